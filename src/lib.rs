@@ -1,0 +1,6 @@
+//! tunelab: a workbench for teaching small language models a job with QLoRA.
+//!
+//! The engine is this library; the command line (and later the terminal UI) are faces of it.
+
+pub mod device;
+pub mod model;

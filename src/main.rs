@@ -1,0 +1,160 @@
+//! The tunelab command line. With no subcommand it opens the workbench.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use tunelab::device::{self, DeviceChoice};
+use tunelab::model::info::ModelInfo;
+use tunelab::model::{fetch, generate, LoadedModel, ModelSource, SamplingParams};
+
+#[derive(Parser)]
+#[command(
+    name = "tunelab",
+    version,
+    about = "A terminal workbench for teaching small language models a job with QLoRA"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a reply to one prompt, streamed to stdout.
+    Generate(GenerateArgs),
+    /// Fetch or describe models.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(clap::Args)]
+struct GenerateArgs {
+    /// A GGUF file, a Hugging Face folder, or an org/name Hub repo id (default: SmolLM2-135M-Instruct Q4_1).
+    #[arg(long)]
+    model: Option<String>,
+    #[arg(long)]
+    prompt: String,
+    /// A system turn placed before the prompt.
+    #[arg(long)]
+    system: Option<String>,
+    /// Send the prompt as raw text, without the chat template.
+    #[arg(long)]
+    raw: bool,
+    #[arg(long, default_value_t = 256)]
+    max_tokens: usize,
+    /// 0 is greedy.
+    #[arg(long, default_value_t = 0.7)]
+    temperature: f64,
+    #[arg(long)]
+    top_p: Option<f64>,
+    #[arg(long)]
+    top_k: Option<usize>,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    device: DeviceChoice,
+    /// Print timing (prefill, decode tokens/s) to stderr at the end.
+    #[arg(long)]
+    stats: bool,
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Download the default model into the cache now.
+    Pull,
+    /// Print a model's architecture, sizes, tensor types and memory.
+    Info {
+        /// A GGUF file, a Hugging Face folder or a Hub repo id (default: the default model).
+        model: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn progress(line: &str) {
+    eprintln!("{line}");
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        None => {
+            println!(
+                "tunelab: the workbench screens are not built yet. Try:\n  \
+                 tunelab generate --prompt \"What is the capital of France?\" --temperature 0\n  \
+                 tunelab model info\n  tunelab --help"
+            );
+            Ok(())
+        }
+        Some(Command::Generate(args)) => run_generate(args),
+        Some(Command::Model(ModelCommand::Pull)) => {
+            fetch::fetch_default_model(&mut progress)?;
+            Ok(())
+        }
+        Some(Command::Model(ModelCommand::Info { model, json })) => {
+            let source = ModelSource::parse(model.as_deref())?;
+            let loaded = LoadedModel::load(&source, &candle_core::Device::Cpu, &mut progress)?;
+            let info = ModelInfo::of(&loaded);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                println!("{info}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn run_generate(args: GenerateArgs) -> Result<()> {
+    let device = device::open(args.device)?;
+    let source = ModelSource::parse(args.model.as_deref())?;
+    let loaded = LoadedModel::load(&source, &device, &mut progress)?;
+    let prompt = if args.raw {
+        if args.prompt.is_empty() {
+            anyhow::bail!("the prompt is empty");
+        }
+        loaded.tokenizer.encode(&args.prompt)?
+    } else {
+        loaded.chat_prompt(args.system.as_deref(), &args.prompt)?
+    };
+    let params = SamplingParams {
+        temperature: args.temperature,
+        top_p: args.top_p,
+        top_k: args.top_k,
+        seed: args.seed,
+        max_tokens: args.max_tokens,
+    };
+    let mut stdout = std::io::stdout().lock();
+    let out = generate(
+        &loaded.model,
+        &loaded.tokenizer,
+        &prompt,
+        &params,
+        &loaded.stop_ids,
+        |piece| {
+            stdout.write_all(piece.as_bytes())?;
+            stdout.flush()?;
+            Ok(true)
+        },
+    )?;
+    writeln!(stdout)?;
+    if args.stats {
+        eprintln!(
+            "device {} | prompt {} tokens, prefill {:.3}s | {} tokens, decode {:.1} tokens/s",
+            device::describe(&device),
+            out.prompt_tokens,
+            out.prefill_secs,
+            out.tokens.len(),
+            out.decode_tokens_per_sec()
+        );
+    }
+    Ok(())
+}

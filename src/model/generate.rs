@@ -1,0 +1,291 @@
+//! Text generation with a KV cache: greedy or sampled (temperature, top-k, top-p, seed),
+//! stopping at the model's end tokens, streaming text as it is decoded.
+
+use super::llama::{KvCache, Llama};
+use super::tokenizer::TextTokenizer;
+use anyhow::{bail, Result};
+use candle_core::Tensor;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::time::Instant;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingParams {
+    /// 0 means greedy.
+    pub temperature: f64,
+    pub top_p: Option<f64>,
+    pub top_k: Option<usize>,
+    pub seed: u64,
+    pub max_tokens: usize,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self {
+            temperature: 0.0,
+            top_p: None,
+            top_k: None,
+            seed: 42,
+            max_tokens: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// An end-of-sequence or end-of-turn token was produced.
+    EndToken,
+    /// max_tokens were produced.
+    Length,
+    /// The streaming callback asked to stop.
+    Cancelled,
+}
+
+#[derive(Debug, Clone)]
+pub struct GenerationOutput {
+    /// Generated ids, without the stop token.
+    pub tokens: Vec<u32>,
+    pub text: String,
+    pub stop: StopReason,
+    pub prompt_tokens: usize,
+    pub prefill_secs: f64,
+    pub decode_secs: f64,
+}
+
+impl GenerationOutput {
+    /// Decode speed: tokens generated after the first, per second.
+    pub fn decode_tokens_per_sec(&self) -> f64 {
+        let n = self.tokens.len().saturating_sub(1) as f64;
+        if self.decode_secs > 0.0 {
+            n / self.decode_secs
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Picks the next token from a logits vector.
+pub struct Sampler {
+    params: SamplingParams,
+    rng: StdRng,
+}
+
+impl Sampler {
+    pub fn new(params: &SamplingParams) -> Result<Self> {
+        if !(params.temperature >= 0.0 && params.temperature.is_finite()) {
+            bail!(
+                "temperature must be a finite number >= 0, got {}",
+                params.temperature
+            );
+        }
+        if let Some(p) = params.top_p {
+            if !(p > 0.0 && p <= 1.0) {
+                bail!("top_p must be in (0, 1], got {p}");
+            }
+        }
+        if params.top_k == Some(0) {
+            bail!("top_k must be at least 1");
+        }
+        Ok(Self {
+            params: params.clone(),
+            rng: StdRng::seed_from_u64(params.seed),
+        })
+    }
+
+    pub fn sample(&mut self, logits: &[f32]) -> Result<u32> {
+        if logits.iter().any(|x| x.is_nan()) {
+            bail!("the model produced NaN logits");
+        }
+        if self.params.temperature == 0.0 {
+            return Ok(argmax(logits));
+        }
+        let t = self.params.temperature as f32;
+        let mut order: Vec<u32> = (0..logits.len() as u32).collect();
+        order.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]));
+        if let Some(k) = self.params.top_k {
+            order.truncate(k);
+        }
+        let max = logits[order[0] as usize] / t;
+        let mut probs: Vec<f32> = order
+            .iter()
+            .map(|&i| (logits[i as usize] / t - max).exp())
+            .collect();
+        let total: f32 = probs.iter().sum();
+        probs.iter_mut().for_each(|p| *p /= total);
+        if let Some(top_p) = self.params.top_p {
+            let mut mass = 0.0;
+            let keep = probs
+                .iter()
+                .position(|p| {
+                    mass += p;
+                    mass >= top_p as f32
+                })
+                .map_or(probs.len(), |i| i + 1);
+            probs.truncate(keep);
+            order.truncate(keep);
+        }
+        let total: f32 = probs.iter().sum();
+        let mut r = self.rng.random::<f32>() * total;
+        for (p, id) in probs.iter().zip(&order) {
+            r -= p;
+            if r <= 0.0 {
+                return Ok(*id);
+            }
+        }
+        Ok(*order.last().unwrap_or(&0))
+    }
+}
+
+/// Index of the largest value; the lowest index wins a tie.
+pub fn argmax(values: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, v) in values.iter().enumerate() {
+        if *v > values[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Generates after `prompt_ids`. `on_text` receives each new piece of decoded text and
+/// returns false to stop early.
+pub fn generate(
+    model: &Llama,
+    tokenizer: &TextTokenizer,
+    prompt_ids: &[u32],
+    params: &SamplingParams,
+    stop_ids: &[u32],
+    mut on_text: impl FnMut(&str) -> Result<bool>,
+) -> Result<GenerationOutput> {
+    if prompt_ids.is_empty() {
+        bail!("the prompt is empty");
+    }
+    let context = model.config().max_position_embeddings;
+    if prompt_ids.len() >= context {
+        bail!(
+            "the prompt has {} tokens; the model's context is {context}",
+            prompt_ids.len()
+        );
+    }
+    let mut sampler = Sampler::new(params)?;
+    let mut cache = KvCache::new(model.config().num_hidden_layers);
+    let device = model.device();
+    let max_new = params.max_tokens.min(context - prompt_ids.len());
+
+    let started = Instant::now();
+    let input = Tensor::new(prompt_ids, device)?.unsqueeze(0)?;
+    let mut logits = model.forward_last(&input, 0, Some(&mut cache))?;
+    let prefill_secs = started.elapsed().as_secs_f64();
+
+    let decode_started = Instant::now();
+    let mut tokens = Vec::new();
+    let mut text = String::new();
+    let mut stop = StopReason::Length;
+    while tokens.len() < max_new {
+        let next = sampler.sample(&logits.squeeze(0)?.to_vec1::<f32>()?)?;
+        if stop_ids.contains(&next) {
+            stop = StopReason::EndToken;
+            break;
+        }
+        tokens.push(next);
+        let decoded = tokenizer.decode(&tokens, true)?;
+        // A multi-byte character split across tokens decodes to U+FFFD until it completes.
+        if !decoded.ends_with('\u{FFFD}')
+            && decoded.len() > text.len()
+            && decoded.starts_with(&text)
+        {
+            let piece = decoded[text.len()..].to_string();
+            text = decoded;
+            if !on_text(&piece)? {
+                stop = StopReason::Cancelled;
+                break;
+            }
+        }
+        if tokens.len() == max_new {
+            break;
+        }
+        let input = Tensor::new(&[next], device)?.unsqueeze(0)?;
+        logits = model.forward_last(
+            &input,
+            prompt_ids.len() + tokens.len() - 1,
+            Some(&mut cache),
+        )?;
+    }
+    let final_text = tokenizer.decode(&tokens, true)?;
+    if final_text.len() > text.len() && final_text.starts_with(&text) {
+        on_text(&final_text[text.len()..])?;
+    }
+    Ok(GenerationOutput {
+        tokens,
+        text: final_text,
+        stop,
+        prompt_tokens: prompt_ids.len(),
+        prefill_secs,
+        decode_secs: decode_started.elapsed().as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_takes_the_first_maximum() {
+        assert_eq!(argmax(&[0.1, 3.0, 3.0, -1.0]), 1);
+    }
+
+    #[test]
+    fn top_k_one_is_greedy_and_seeds_repeat() {
+        let logits = [0.5f32, 2.0, 1.9, -4.0];
+        let params = SamplingParams {
+            temperature: 1.0,
+            top_k: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(Sampler::new(&params).unwrap().sample(&logits).unwrap(), 1);
+        let params = SamplingParams {
+            temperature: 1.0,
+            seed: 7,
+            ..Default::default()
+        };
+        let draw = |p: &SamplingParams| {
+            let mut s = Sampler::new(p).unwrap();
+            (0..20)
+                .map(|_| s.sample(&logits).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let a = draw(&params);
+        assert_eq!(a, draw(&params));
+        assert!(
+            a.iter().any(|&t| t != a[0]),
+            "sampling at T=1 should vary: {a:?}"
+        );
+    }
+
+    #[test]
+    fn top_p_keeps_only_the_nucleus() {
+        // p(0) ≈ 0.88: with top_p 0.5 only token 0 survives.
+        let logits = [4.0f32, 2.0, 0.0];
+        let params = SamplingParams {
+            temperature: 1.0,
+            top_p: Some(0.5),
+            ..Default::default()
+        };
+        let mut s = Sampler::new(&params).unwrap();
+        assert!((0..50).all(|_| s.sample(&logits).unwrap() == 0));
+    }
+
+    #[test]
+    fn bad_parameters_are_rejected() {
+        let bad = SamplingParams {
+            temperature: -1.0,
+            ..Default::default()
+        };
+        assert!(Sampler::new(&bad).is_err());
+        let bad = SamplingParams {
+            top_p: Some(1.5),
+            ..Default::default()
+        };
+        assert!(Sampler::new(&bad).is_err());
+    }
+}

@@ -1,0 +1,436 @@
+//! The Llama-family decoder: RMSNorm, RoPE, grouped-query attention, SwiGLU MLP,
+//! tied or untied output head. Built only from ops that have a backward pass, so the same
+//! forward serves generation and training.
+
+use super::config::LlamaConfig;
+use super::linear::{BaseWeight, Linear};
+use super::weights::{embed, tied_head, WeightStore};
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor, D};
+
+#[derive(Debug, Clone)]
+pub struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    /// x / sqrt(mean(x²) + eps) · w, computed in f32 as Hugging Face does.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dtype = x.dtype();
+        let x = x.to_dtype(DType::F32)?;
+        let var = x.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = x.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        Ok(normed
+            .to_dtype(dtype)?
+            .broadcast_mul(&self.weight.to_dtype(dtype)?)?)
+    }
+}
+
+/// cos/sin tables for rotary embeddings in the Hugging Face (half-split) layout.
+#[derive(Debug, Clone)]
+struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl Rope {
+    fn new(config: &LlamaConfig, device: &Device) -> Result<Self> {
+        let dim = config.head_dim();
+        let inv_freq: Vec<f32> = (0..dim / 2)
+            .map(|i| 1.0 / config.rope_theta.powf(2.0 * i as f64 / dim as f64) as f32)
+            .collect();
+        let positions: Vec<f32> = (0..config.max_position_embeddings)
+            .map(|p| p as f32)
+            .collect();
+        let inv_freq = Tensor::from_vec(inv_freq, (1, dim / 2), device)?;
+        let positions = Tensor::from_vec(positions, (config.max_position_embeddings, 1), device)?;
+        let freqs = positions.broadcast_mul(&inv_freq)?;
+        Ok(Self {
+            cos: freqs.cos()?,
+            sin: freqs.sin()?,
+        })
+    }
+
+    /// Rotates x of shape (batch, heads, seq, head_dim) for positions offset..offset+seq.
+    fn apply(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
+        let (_, _, seq, dim) = x.dims4()?;
+        let half = dim / 2;
+        let cos = self.cos.narrow(0, offset, seq)?.to_dtype(x.dtype())?;
+        let sin = self.sin.narrow(0, offset, seq)?.to_dtype(x.dtype())?;
+        let x1 = x.narrow(D::Minus1, 0, half)?;
+        let x2 = x.narrow(D::Minus1, half, half)?;
+        let r1 = (x1.broadcast_mul(&cos)? - x2.broadcast_mul(&sin)?)?;
+        let r2 = (x2.broadcast_mul(&cos)? + x1.broadcast_mul(&sin)?)?;
+        Ok(Tensor::cat(&[r1, r2], D::Minus1)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Attention {
+    pub q_proj: Linear,
+    pub k_proj: Linear,
+    pub v_proj: Linear,
+    pub o_proj: Linear,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    pub gate_proj: Linear,
+    pub up_proj: Linear,
+    pub down_proj: Linear,
+}
+
+#[derive(Debug, Clone)]
+pub struct DecoderLayer {
+    pub self_attn: Attention,
+    pub mlp: Mlp,
+    input_layernorm: RmsNorm,
+    post_attention_layernorm: RmsNorm,
+}
+
+/// Keys and values of past positions, one entry per layer.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+}
+
+impl KvCache {
+    pub fn new(num_layers: usize) -> Self {
+        Self {
+            layers: vec![None; num_layers],
+        }
+    }
+
+    /// Number of positions already cached.
+    pub fn len(&self) -> usize {
+        self.layers
+            .first()
+            .and_then(|l| l.as_ref())
+            .map_or(0, |(k, _)| k.dim(2).unwrap_or(0))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Llama {
+    config: LlamaConfig,
+    embed_tokens: BaseWeight,
+    pub layers: Vec<DecoderLayer>,
+    norm: RmsNorm,
+    lm_head: Linear,
+    rope: Rope,
+    dtype: DType,
+    device: Device,
+}
+
+fn checked(linear: Linear, name: &str, out: usize, inp: usize) -> Result<Linear> {
+    if (linear.out_features(), linear.in_features()) != (out, inp) {
+        bail!(
+            "tensor {name} has shape ({}, {}), the config says ({out}, {inp})",
+            linear.out_features(),
+            linear.in_features()
+        );
+    }
+    Ok(linear)
+}
+
+impl Llama {
+    pub fn load(store: &dyn WeightStore, config: LlamaConfig, device: &Device) -> Result<Self> {
+        config.validate()?;
+        let c = &config;
+        let (h, hd) = (c.hidden_size, c.head_dim());
+        let kv = c.num_key_value_heads * hd;
+        let norm = |name: &str| -> Result<RmsNorm> {
+            let weight = store.vector(name)?;
+            if weight.dims() != [h] {
+                bail!(
+                    "tensor {name} has shape {:?}, expected [{h}]",
+                    weight.dims()
+                );
+            }
+            Ok(RmsNorm {
+                weight,
+                eps: c.rms_norm_eps,
+            })
+        };
+        let linear =
+            |name: &str, out: usize, inp: usize| checked(store.linear(name)?, name, out, inp);
+        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        for i in 0..c.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            layers.push(DecoderLayer {
+                self_attn: Attention {
+                    q_proj: linear(&format!("{p}.self_attn.q_proj"), h, h)?,
+                    k_proj: linear(&format!("{p}.self_attn.k_proj"), kv, h)?,
+                    v_proj: linear(&format!("{p}.self_attn.v_proj"), kv, h)?,
+                    o_proj: linear(&format!("{p}.self_attn.o_proj"), h, h)?,
+                    num_heads: c.num_attention_heads,
+                    num_kv_heads: c.num_key_value_heads,
+                    head_dim: hd,
+                },
+                mlp: Mlp {
+                    gate_proj: linear(&format!("{p}.mlp.gate_proj"), c.intermediate_size, h)?,
+                    up_proj: linear(&format!("{p}.mlp.up_proj"), c.intermediate_size, h)?,
+                    down_proj: linear(&format!("{p}.mlp.down_proj"), h, c.intermediate_size)?,
+                },
+                input_layernorm: norm(&format!("{p}.input_layernorm"))?,
+                post_attention_layernorm: norm(&format!("{p}.post_attention_layernorm"))?,
+            });
+        }
+        let embed_tokens = store.embedding("model.embed_tokens")?;
+        let embed_head = checked(
+            tied_head(&embed_tokens)?,
+            "model.embed_tokens",
+            c.vocab_size,
+            h,
+        )?;
+        let lm_head = if store.contains("lm_head") {
+            linear("lm_head", c.vocab_size, h)?
+        } else {
+            embed_head
+        };
+        Ok(Self {
+            rope: Rope::new(c, device)?,
+            norm: norm("model.norm")?,
+            dtype: store.activation_dtype(device),
+            device: device.clone(),
+            embed_tokens,
+            layers,
+            lm_head,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn embed_tokens(&self) -> &BaseWeight {
+        &self.embed_tokens
+    }
+
+    pub fn lm_head(&self) -> &Linear {
+        &self.lm_head
+    }
+
+    /// Final hidden states (batch, seq, hidden) for `ids` (batch, seq) at positions
+    /// offset..offset+seq. With a cache, keys and values are appended to it.
+    pub fn forward_hidden(
+        &self,
+        ids: &Tensor,
+        offset: usize,
+        mut cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        let (_, seq) = ids.dims2()?;
+        if offset + seq > self.config.max_position_embeddings {
+            bail!(
+                "sequence of {} tokens exceeds the model's context length {}",
+                offset + seq,
+                self.config.max_position_embeddings
+            );
+        }
+        let vocab = self.config.vocab_size as u32;
+        if let Some(bad) = ids
+            .flatten_all()?
+            .to_vec1::<u32>()?
+            .into_iter()
+            .find(|&t| t >= vocab)
+        {
+            bail!("token id {bad} is outside the model's vocabulary of {vocab}");
+        }
+        let mask = causal_mask(seq, offset, &self.device)?;
+        let mut x = embed(&self.embed_tokens, ids, self.dtype)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let layer_cache = cache.as_deref_mut().map(|c| {
+                if c.layers.len() != self.layers.len() {
+                    c.layers = vec![None; self.layers.len()];
+                }
+                &mut c.layers[i]
+            });
+            x = layer.forward(&x, offset, mask.as_ref(), &self.rope, layer_cache)?;
+        }
+        self.norm.forward(&x)
+    }
+
+    /// Logits (f32) for hidden states of shape (…, hidden).
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        Ok(self.lm_head.forward(hidden)?.to_dtype(DType::F32)?)
+    }
+
+    /// Logits (batch, seq, vocab) for every position.
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        offset: usize,
+        cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        let hidden = self.forward_hidden(ids, offset, cache)?;
+        self.logits(&hidden)
+    }
+
+    /// Logits (batch, vocab) of the last position only: what generation needs.
+    pub fn forward_last(
+        &self,
+        ids: &Tensor,
+        offset: usize,
+        cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        let hidden = self.forward_hidden(ids, offset, cache)?;
+        let seq = hidden.dim(1)?;
+        self.logits(&hidden.narrow(1, seq - 1, 1)?.squeeze(1)?)
+    }
+
+    /// Parameters of the model, counted from its tensors.
+    pub fn parameter_count(&self) -> usize {
+        let c = &self.config;
+        let per_layer: usize = self
+            .layers
+            .first()
+            .map(|l| {
+                l.linears()
+                    .iter()
+                    .map(|x| x.out_features() * x.in_features())
+                    .sum::<usize>()
+                    + 2 * c.hidden_size
+            })
+            .unwrap_or(0);
+        let head = if c.tie_word_embeddings {
+            0
+        } else {
+            c.vocab_size * c.hidden_size
+        };
+        c.vocab_size * c.hidden_size + per_layer * c.num_hidden_layers + c.hidden_size + head
+    }
+}
+
+impl DecoderLayer {
+    /// The seven projections, in PEFT's target-module order.
+    pub fn linears(&self) -> [&Linear; 7] {
+        let (a, m) = (&self.self_attn, &self.mlp);
+        [
+            &a.q_proj,
+            &a.k_proj,
+            &a.v_proj,
+            &a.o_proj,
+            &m.gate_proj,
+            &m.up_proj,
+            &m.down_proj,
+        ]
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        offset: usize,
+        mask: Option<&Tensor>,
+        rope: &Rope,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let attn =
+            self.self_attn
+                .forward(&self.input_layernorm.forward(x)?, offset, mask, rope, cache)?;
+        let x = (x + attn)?;
+        let mlp = self
+            .mlp
+            .forward(&self.post_attention_layernorm.forward(&x)?)?;
+        Ok((x + mlp)?)
+    }
+}
+
+impl Mlp {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let gate = self.gate_proj.forward(x)?.silu()?;
+        let up = self.up_proj.forward(x)?;
+        self.down_proj.forward(&(gate * up)?)
+    }
+}
+
+impl Attention {
+    fn forward(
+        &self,
+        x: &Tensor,
+        offset: usize,
+        mask: Option<&Tensor>,
+        rope: &Rope,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let (b, seq, _) = x.dims3()?;
+        let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let split = |t: Tensor, heads: usize| -> Result<Tensor> {
+            Ok(t.reshape((b, seq, heads, hd))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let q = rope.apply(&split(self.q_proj.forward(x)?, nh)?, offset)?;
+        let mut k = rope.apply(&split(self.k_proj.forward(x)?, nkv)?, offset)?;
+        let mut v = split(self.v_proj.forward(x)?, nkv)?;
+        if let Some(slot) = cache {
+            if let Some((pk, pv)) = slot.as_ref() {
+                k = Tensor::cat(&[pk, &k], 2)?;
+                v = Tensor::cat(&[pv, &v], 2)?;
+            }
+            *slot = Some((k.clone(), v.clone()));
+        }
+        let k = repeat_kv(&k, nh / nkv)?;
+        let v = repeat_kv(&v, nh / nkv)?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(DType::F32)?;
+        let scores = match mask {
+            Some(m) => scores.broadcast_add(m)?,
+            None => scores,
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(v.dtype())?;
+        let out = probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((b, seq, nh * hd))?;
+        self.o_proj.forward(&out)
+    }
+}
+
+/// (batch, kv_heads, seq, dim) -> (batch, kv_heads * n_rep, seq, dim), each kv head repeated.
+fn repeat_kv(x: &Tensor, n_rep: usize) -> Result<Tensor> {
+    if n_rep == 1 {
+        return Ok(x.clone());
+    }
+    let (b, kv, seq, d) = x.dims4()?;
+    Ok(x.unsqueeze(2)?
+        .expand((b, kv, n_rep, seq, d))?
+        .reshape((b, kv * n_rep, seq, d))?)
+}
+
+/// Additive mask (seq, offset + seq): -inf where a query would see a later position.
+fn causal_mask(seq: usize, offset: usize, device: &Device) -> Result<Option<Tensor>> {
+    if seq <= 1 {
+        return Ok(None);
+    }
+    let total = offset + seq;
+    let data: Vec<f32> = (0..seq)
+        .flat_map(|i| {
+            (0..total).map(move |j| {
+                if j > i + offset {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+        })
+        .collect();
+    let mask = Tensor::from_vec(data, (seq, total), device).context("building the causal mask")?;
+    Ok(Some(mask))
+}

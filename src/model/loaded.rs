@@ -1,0 +1,199 @@
+//! A model ready to use: weights, tokenizer, chat template and stop tokens, from any source.
+
+use super::chat_template::{ChatMessage, ChatTemplate, CHATML_TEMPLATE};
+use super::config::LlamaConfig;
+use super::gguf::GgufStore;
+use super::llama::Llama;
+use super::safetensors_weights::SafetensorsStore;
+use super::source::{LocalModel, ModelSource};
+use super::tokenizer::TextTokenizer;
+use anyhow::{bail, Context, Result};
+use candle_core::quantized::gguf_file;
+use candle_core::Device;
+use std::path::Path;
+
+pub struct LoadedModel {
+    pub model: Llama,
+    pub tokenizer: TextTokenizer,
+    pub template: ChatTemplate,
+    /// Whether the template came from the model (false: the ChatML fallback).
+    pub template_from_model: bool,
+    /// Ids that end a reply: EOS and the template's end-of-turn token.
+    pub stop_ids: Vec<u32>,
+    pub local: LocalModel,
+}
+
+impl LoadedModel {
+    pub fn load(
+        source: &ModelSource,
+        device: &Device,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Self> {
+        let local = source.resolve(progress)?;
+        Self::load_local(local, device)
+    }
+
+    pub fn load_local(local: LocalModel, device: &Device) -> Result<Self> {
+        let parts = match &local {
+            LocalModel::Gguf(path) => from_gguf(path, device)?,
+            LocalModel::HfFolder(path) => from_hf_folder(path, device)?,
+        };
+        let (model, tokenizer, template_source, eos_ids, bos, eos) = parts;
+        let path = local.path().display().to_string();
+        let model_vocab = model.config().vocab_size;
+        if tokenizer.vocab_size() > model_vocab {
+            bail!(
+                "{path}: the tokenizer has {} tokens but the model's vocabulary is {model_vocab}",
+                tokenizer.vocab_size()
+            );
+        }
+        let template_from_model = template_source.is_some();
+        let template = ChatTemplate::new(
+            template_source.as_deref().unwrap_or(CHATML_TEMPLATE),
+            &bos,
+            &eos,
+        )
+        .with_context(|| path.clone())?;
+        let mut stop_ids = eos_ids;
+        if let Some(id) = template
+            .end_of_turn()
+            .and_then(|t| tokenizer.token_to_id(t))
+        {
+            stop_ids.push(id);
+        }
+        stop_ids.sort_unstable();
+        stop_ids.dedup();
+        if stop_ids.is_empty() {
+            bail!("{path}: the model names no end-of-sequence token");
+        }
+        Ok(Self {
+            model,
+            tokenizer,
+            template,
+            template_from_model,
+            stop_ids,
+            local,
+        })
+    }
+
+    /// Prompt ids for one user turn (with an optional system turn), ending where the reply starts.
+    pub fn chat_prompt(&self, system: Option<&str>, user: &str) -> Result<Vec<u32>> {
+        if user.trim().is_empty() {
+            bail!("the prompt is empty");
+        }
+        let mut messages = Vec::new();
+        if let Some(s) = system {
+            messages.push(ChatMessage::new("system", s));
+        }
+        messages.push(ChatMessage::new("user", user));
+        let text = self.template.render(&messages, true)?;
+        self.tokenizer.encode(&text)
+    }
+}
+
+type Parts = (
+    Llama,
+    TextTokenizer,
+    Option<String>,
+    Vec<u32>,
+    String,
+    String,
+);
+
+fn from_gguf(path: &Path, device: &Device) -> Result<Parts> {
+    let (store, config) = GgufStore::open(path, device)?;
+    let content = store.content();
+    let tokenizer =
+        TextTokenizer::from_gguf(content).with_context(|| format!("{}", path.display()))?;
+    let md_string = |key: &str| {
+        content
+            .metadata
+            .get(key)
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+    };
+    let token_id = |key: &str| content.metadata.get(key).and_then(|v| v.to_u32().ok());
+    let template = md_string("tokenizer.chat_template");
+    let eos_id = token_id("tokenizer.ggml.eos_token_id");
+    let name = |id: Option<u32>| {
+        id.and_then(|i| tokenizer.id_to_token(i))
+            .unwrap_or_default()
+    };
+    let bos = name(token_id("tokenizer.ggml.bos_token_id"));
+    let eos = name(eos_id);
+    check_vocab(path, content, &config)?;
+    let model =
+        Llama::load(&store, config, device).with_context(|| format!("{}", path.display()))?;
+    Ok((
+        model,
+        tokenizer,
+        template,
+        eos_id.into_iter().collect(),
+        bos,
+        eos,
+    ))
+}
+
+fn check_vocab(path: &Path, content: &gguf_file::Content, config: &LlamaConfig) -> Result<()> {
+    let tokens = content
+        .metadata
+        .get("tokenizer.ggml.tokens")
+        .and_then(|v| v.to_vec().ok())
+        .map_or(0, |v| v.len());
+    if tokens != config.vocab_size {
+        bail!(
+            "{}: the tokenizer has {tokens} tokens but the model's vocabulary is {}",
+            path.display(),
+            config.vocab_size
+        );
+    }
+    Ok(())
+}
+
+fn from_hf_folder(folder: &Path, device: &Device) -> Result<Parts> {
+    let config = LlamaConfig::from_hf_json(&folder.join("config.json"))?;
+    let tokenizer = TextTokenizer::from_file(&folder.join("tokenizer.json"))?;
+    let tok_config = read_json_if_present(&folder.join("tokenizer_config.json"))?;
+    let gen_config = read_json_if_present(&folder.join("generation_config.json"))?;
+    let token_text = |key: &str| -> String {
+        match tok_config.get(key) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(v) => v
+                .get("content")
+                .and_then(|c| c.as_str())
+                .unwrap_or("")
+                .to_string(),
+            None => String::new(),
+        }
+    };
+    let (bos, eos) = (token_text("bos_token"), token_text("eos_token"));
+    let template = match tok_config.get("chat_template") {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Array(list)) => list
+            .iter()
+            .find(|t| t.get("name").and_then(|n| n.as_str()) == Some("default"))
+            .and_then(|t| t.get("template")?.as_str().map(str::to_string)),
+        _ => None,
+    };
+    let mut eos_ids: Vec<u32> = match gen_config.get("eos_token_id") {
+        Some(serde_json::Value::Number(n)) => n.as_u64().map(|n| n as u32).into_iter().collect(),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_u64().map(|n| n as u32))
+            .collect(),
+        _ => vec![],
+    };
+    eos_ids.extend(tokenizer.token_to_id(&eos));
+    let store = SafetensorsStore::open(folder, device)?;
+    let model =
+        Llama::load(&store, config, device).with_context(|| format!("{}", folder.display()))?;
+    Ok((model, tokenizer, template, eos_ids, bos, eos))
+}
+
+fn read_json_if_present(path: &Path) -> Result<serde_json::Value> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .with_context(|| format!("{}: not valid JSON", path.display())),
+        Err(_) => Ok(serde_json::Value::Null),
+    }
+}

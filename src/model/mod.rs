@@ -1,0 +1,24 @@
+//! Loading and running Llama-family models: sources, weights, tokenizer, chat template, generation.
+
+pub mod chat_template;
+pub mod config;
+pub mod fetch;
+pub mod generate;
+pub mod gguf;
+pub mod hub;
+pub mod info;
+pub mod linear;
+pub mod llama;
+pub mod loaded;
+pub mod safetensors_weights;
+pub mod source;
+pub mod tokenizer;
+pub mod weights;
+
+pub use chat_template::{ChatMessage, ChatTemplate};
+pub use config::LlamaConfig;
+pub use generate::{generate, GenerationOutput, SamplingParams};
+pub use llama::{KvCache, Llama};
+pub use loaded::LoadedModel;
+pub use source::ModelSource;
+pub use tokenizer::TextTokenizer;
