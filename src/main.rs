@@ -75,9 +75,25 @@ enum ModelCommand {
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes on one line. candle appends a backtrace to its messages when
+/// RUST_BACKTRACE is set; only each cause's first line is kept.
+fn one_line(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|cause| {
+            cause
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 fn progress(line: &str) {

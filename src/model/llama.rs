@@ -15,6 +15,10 @@ pub struct RmsNorm {
 }
 
 impl RmsNorm {
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
     /// x / sqrt(mean(x²) + eps) · w, computed in f32 as Hugging Face does.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dtype = x.dtype();
@@ -295,6 +299,36 @@ impl Llama {
         self.logits(&hidden.narrow(1, seq - 1, 1)?.squeeze(1)?)
     }
 
+    /// Every weight as a dense tensor of `dtype`, under its Hugging Face name (quantized weights
+    /// are dequantized; the tied head is left out, as Hugging Face files leave it out).
+    pub fn dense_weights(&self, dtype: DType) -> Result<Vec<(String, Tensor)>> {
+        let dense = |l: &Linear| l.dequantized(dtype);
+        let embed = Linear::new(self.embed_tokens.clone())?;
+        let mut out = vec![("model.embed_tokens.weight".to_string(), dense(&embed)?)];
+        for (i, layer) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            for (name, l) in LINEAR_NAMES.iter().zip(layer.linears()) {
+                out.push((format!("{p}.{name}.weight"), dense(l)?));
+            }
+            out.push((
+                format!("{p}.input_layernorm.weight"),
+                layer.input_layernorm.weight().to_dtype(dtype)?,
+            ));
+            out.push((
+                format!("{p}.post_attention_layernorm.weight"),
+                layer.post_attention_layernorm.weight().to_dtype(dtype)?,
+            ));
+        }
+        out.push((
+            "model.norm.weight".into(),
+            self.norm.weight().to_dtype(dtype)?,
+        ));
+        if !self.config.tie_word_embeddings {
+            out.push(("lm_head.weight".into(), dense(&self.lm_head)?));
+        }
+        Ok(out)
+    }
+
     /// Parameters of the model, counted from its tensors.
     pub fn parameter_count(&self) -> usize {
         let c = &self.config;
@@ -317,6 +351,17 @@ impl Llama {
         c.vocab_size * c.hidden_size + per_layer * c.num_hidden_layers + c.hidden_size + head
     }
 }
+
+/// The projections of a layer under their Hugging Face names, in the order of `linears()`.
+pub const LINEAR_NAMES: [&str; 7] = [
+    "self_attn.q_proj",
+    "self_attn.k_proj",
+    "self_attn.v_proj",
+    "self_attn.o_proj",
+    "mlp.gate_proj",
+    "mlp.up_proj",
+    "mlp.down_proj",
+];
 
 impl DecoderLayer {
     /// The seven projections, in PEFT's target-module order.

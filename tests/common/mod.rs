@@ -1,0 +1,45 @@
+//! Shared by the integration tests: the default model, fetched once per test binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use tunelab::model::source::LocalModel;
+use tunelab::model::{fetch, LoadedModel};
+
+/// The default GGUF, fetched into the cache if this machine lacks it.
+pub fn default_gguf() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        fetch::ensure_default_model(&mut |line| eprintln!("{line}"))
+            .expect("fetching the default model")
+    })
+    .clone()
+}
+
+/// The default model loaded on the CPU, shared by the tests of one binary.
+pub fn default_model() -> &'static LoadedModel {
+    static MODEL: OnceLock<LoadedModel> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        LoadedModel::load_local(LocalModel::Gguf(default_gguf()), &candle_core::Device::Cpu)
+            .expect("loading the default model")
+    })
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+pub fn read_json(name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(fixture(name)).expect("reading fixture");
+    serde_json::from_str(&text).expect("fixture is JSON")
+}
+
+/// A fresh empty folder under the target dir, removed and recreated on each call.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
