@@ -3,4 +3,6 @@
 //! The engine is this library; the command line (and later the terminal UI) are faces of it.
 
 pub mod device;
+pub mod fsutil;
 pub mod model;
+pub mod train;

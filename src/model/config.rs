@@ -134,6 +134,17 @@ impl LlamaConfig {
                 SUPPORTED_HF_ARCHITECTURES.join(", ")
             );
         }
+        let scaling = [&raw.rope_parameters, &raw.rope_scaling]
+            .into_iter()
+            .flatten()
+            .find_map(|r| r.rope_type.clone().or(r.kind.clone()))
+            .filter(|t| t != "default");
+        if let Some(t) = scaling {
+            bail!(
+                "{}: RoPE scaling '{t}' is not supported yet (supported: default)",
+                path.display()
+            );
+        }
         let config = Self {
             vocab_size: raw.vocab_size,
             hidden_size: raw.hidden_size,
@@ -141,7 +152,10 @@ impl LlamaConfig {
             num_hidden_layers: raw.num_hidden_layers,
             num_attention_heads: raw.num_attention_heads,
             num_key_value_heads: raw.num_key_value_heads.unwrap_or(raw.num_attention_heads),
-            rope_theta: raw.rope_theta.unwrap_or(10_000.0),
+            rope_theta: raw
+                .rope_theta
+                .or(raw.rope_parameters.as_ref().and_then(|r| r.rope_theta))
+                .unwrap_or(10_000.0),
             rms_norm_eps: raw.rms_norm_eps.unwrap_or(1e-5),
             max_position_embeddings: raw.max_position_embeddings.unwrap_or(2048),
             tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
@@ -164,9 +178,20 @@ struct HfConfig {
     num_attention_heads: usize,
     num_key_value_heads: Option<usize>,
     rope_theta: Option<f64>,
+    /// transformers ≥ 5 writes `rope_parameters: {rope_theta, rope_type}` instead.
+    rope_parameters: Option<RopeParameters>,
+    rope_scaling: Option<RopeParameters>,
     rms_norm_eps: Option<f64>,
     max_position_embeddings: Option<usize>,
     tie_word_embeddings: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RopeParameters {
+    rope_theta: Option<f64>,
+    rope_type: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 pub(crate) fn gguf_string(content: &gguf_file::Content, key: &str) -> Result<String> {

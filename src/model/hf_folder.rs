@@ -4,6 +4,7 @@
 //! and renamed into place.
 
 use super::loaded::LoadedModel;
+use crate::fsutil::write_dir_atomically;
 use anyhow::{bail, Context, Result};
 use candle_core::DType;
 use serde_json::json;
@@ -14,19 +15,7 @@ pub fn save_hf_folder(loaded: &LoadedModel, dir: &Path, dtype: DType) -> Result<
     if dir.exists() {
         bail!("{}: already exists; choose a new folder", dir.display());
     }
-    let name = dir
-        .file_name()
-        .context("the output folder needs a name")?
-        .to_string_lossy();
-    let tmp = dir.with_file_name(format!(".{name}.partial"));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-    let written = write_files(loaded, &tmp, dtype);
-    if let Err(e) = written {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, dir).with_context(|| format!("{}: cannot move into place", dir.display()))
+    write_dir_atomically(dir, |tmp| write_files(loaded, tmp, dtype))
 }
 
 fn write_files(loaded: &LoadedModel, dir: &Path, dtype: DType) -> Result<()> {

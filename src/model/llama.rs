@@ -4,6 +4,7 @@
 
 use super::config::LlamaConfig;
 use super::linear::{BaseWeight, Linear};
+use super::lora::{init_rng, AdapterSwitch, LoraConfig, LoraLayer};
 use super::weights::{embed, tied_head, WeightStore};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, D};
@@ -132,6 +133,7 @@ pub struct Llama {
     rope: Rope,
     dtype: DType,
     device: Device,
+    adapters: AdapterSwitch,
 }
 
 fn checked(linear: Linear, name: &str, out: usize, inp: usize) -> Result<Linear> {
@@ -202,6 +204,7 @@ impl Llama {
         };
         Ok(Self {
             rope: Rope::new(c, device)?,
+            adapters: AdapterSwitch::default(),
             norm: norm("model.norm")?,
             dtype: store.activation_dtype(device),
             device: device.clone(),
@@ -222,6 +225,76 @@ impl Llama {
 
     pub fn dtype(&self) -> DType {
         self.dtype
+    }
+
+    /// Turns every LoRA adapter on or off, and dropout on or off.
+    pub fn adapters(&self) -> &AdapterSwitch {
+        &self.adapters
+    }
+
+    /// Each projection with its Hugging Face name (`model.layers.3.self_attn.q_proj`).
+    pub fn named_linears_mut(&mut self) -> impl Iterator<Item = (String, &mut Linear)> {
+        self.layers.iter_mut().enumerate().flat_map(|(i, layer)| {
+            let (a, m) = (&mut layer.self_attn, &mut layer.mlp);
+            let linears = [
+                &mut a.q_proj,
+                &mut a.k_proj,
+                &mut a.v_proj,
+                &mut a.o_proj,
+                &mut m.gate_proj,
+                &mut m.up_proj,
+                &mut m.down_proj,
+            ];
+            LINEAR_NAMES
+                .iter()
+                .zip(linears)
+                .map(move |(name, l)| (format!("model.layers.{i}.{name}"), l))
+        })
+    }
+
+    /// Each projection with its Hugging Face name, read-only.
+    pub fn named_linears(&self) -> impl Iterator<Item = (String, &Linear)> {
+        self.layers.iter().enumerate().flat_map(|(i, layer)| {
+            LINEAR_NAMES
+                .iter()
+                .zip(layer.linears())
+                .map(move |(name, l)| (format!("model.layers.{i}.{name}"), l))
+        })
+    }
+
+    /// Puts fresh adapters (PEFT's initialisation, seeded) on the targeted projections.
+    pub fn attach_lora(&mut self, config: &LoraConfig, seed: u64) -> Result<()> {
+        let targets = config.targets()?;
+        let mut rng = init_rng(seed);
+        let (device, switch) = (self.device.clone(), self.adapters.clone());
+        for (name, linear) in self.named_linears_mut() {
+            let targeted = targets.iter().any(|t| name.ends_with(t));
+            let lora = if targeted {
+                let (i, o) = (linear.in_features(), linear.out_features());
+                Some(LoraLayer::init(i, o, config, &mut rng, &device, &switch)?)
+            } else {
+                None
+            };
+            linear.set_lora(lora);
+        }
+        Ok(())
+    }
+
+    /// Quantizes every projection (not the embeddings or norms) to `dtype`.
+    pub fn quantize_linears(&mut self, dtype: candle_core::quantized::GgmlDType) -> Result<()> {
+        for (name, linear) in self.named_linears_mut() {
+            linear
+                .quantize(dtype)
+                .with_context(|| format!("quantizing {name}"))?;
+        }
+        Ok(())
+    }
+
+    /// The trainable adapter weights, by Hugging Face module name, in layer order.
+    pub fn lora_layers(&self) -> Vec<(String, &LoraLayer)> {
+        self.named_linears()
+            .filter_map(|(name, l)| l.lora().map(|lora| (name, lora)))
+            .collect()
     }
 
     pub fn embed_tokens(&self) -> &BaseWeight {
@@ -439,7 +512,8 @@ impl Attention {
             Some(m) => scores.broadcast_add(m)?,
             None => scores,
         };
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(v.dtype())?;
+        // candle_nn::ops::softmax_last_dim has no backward; this composition has one.
+        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?.to_dtype(v.dtype())?;
         let out = probs
             .matmul(&v)?
             .transpose(1, 2)?

@@ -1,0 +1,32 @@
+//! Writing files and folders so that a crash never leaves a half-written one in place.
+
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Writes a folder through `fill`, which receives a temporary folder beside `dir`; on success
+/// the temporary folder replaces `dir` (an existing `dir` is kept until the new one is whole).
+pub fn write_dir_atomically(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let tmp = sibling(dir, "partial")?;
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
+    if let Err(e) = fill(&tmp) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    let old = sibling(dir, "old")?;
+    if dir.exists() {
+        let _ = std::fs::remove_dir_all(&old);
+        std::fs::rename(dir, &old)
+            .with_context(|| format!("{}: cannot move aside", dir.display()))?;
+    }
+    std::fs::rename(&tmp, dir)
+        .with_context(|| format!("{}: cannot move into place", dir.display()))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+/// `.NAME.TAG` next to `path`.
+fn sibling(path: &Path, tag: &str) -> Result<PathBuf> {
+    let name = path.file_name().context("the path needs a final name")?;
+    Ok(path.with_file_name(format!(".{}.{tag}", name.to_string_lossy())))
+}

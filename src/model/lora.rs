@@ -1,0 +1,191 @@
+//! LoRA adapters on the model's linear layers: y = W x + s · B A dropout(x), with A (r × in)
+//! Kaiming-uniform, B (out × r) zero, s = alpha / r (alpha / √r with rsLoRA). The base output
+//! is never scaled. One switch turns every adapter off at run time, so the same weights serve
+//! as the reference model and as the base in comparisons.
+
+use anyhow::{bail, Result};
+use candle_core::{DType, Tensor, Var};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// The projections a LoRA can target, by their PEFT names.
+pub const TARGET_MODULES: [&str; 7] = [
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoraConfig {
+    pub r: usize,
+    pub lora_alpha: f64,
+    #[serde(default)]
+    pub lora_dropout: f64,
+    /// PEFT names, or ["all-linear"].
+    pub target_modules: Vec<String>,
+    #[serde(default)]
+    pub use_rslora: bool,
+}
+
+impl Default for LoraConfig {
+    fn default() -> Self {
+        Self {
+            r: 16,
+            lora_alpha: 16.0,
+            lora_dropout: 0.05,
+            target_modules: vec!["all-linear".into()],
+            use_rslora: false,
+        }
+    }
+}
+
+impl LoraConfig {
+    pub fn scale(&self) -> f64 {
+        if self.use_rslora {
+            self.lora_alpha / (self.r as f64).sqrt()
+        } else {
+            self.lora_alpha / self.r as f64
+        }
+    }
+
+    /// The targeted modules, "all-linear" expanded, each checked against the known names.
+    pub fn targets(&self) -> Result<Vec<&'static str>> {
+        if self.r == 0 {
+            bail!("lora r must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.lora_dropout) {
+            bail!("lora_dropout must be in [0, 1), got {}", self.lora_dropout);
+        }
+        if self.target_modules.iter().any(|t| t == "all-linear") {
+            return Ok(TARGET_MODULES.to_vec());
+        }
+        let mut out = Vec::new();
+        for t in &self.target_modules {
+            match TARGET_MODULES.iter().find(|m| *m == t) {
+                Some(m) => out.push(*m),
+                None => bail!(
+                    "target_modules: '{t}' is not a module of this model (known: {}, or all-linear)",
+                    TARGET_MODULES.join(", ")
+                ),
+            }
+        }
+        if out.is_empty() {
+            bail!("target_modules is empty");
+        }
+        Ok(out)
+    }
+}
+
+/// Shared by every adapter of a model: whether adapters apply, and whether dropout is on.
+#[derive(Debug, Clone)]
+pub struct AdapterSwitch {
+    enabled: Arc<AtomicBool>,
+    training: Arc<AtomicBool>,
+}
+
+impl Default for AdapterSwitch {
+    fn default() -> Self {
+        Self {
+            enabled: Arc::new(AtomicBool::new(true)),
+            training: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl AdapterSwitch {
+    pub fn set_enabled(&self, on: bool) {
+        self.enabled.store(on, Ordering::Relaxed);
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    pub fn set_training(&self, on: bool) {
+        self.training.store(on, Ordering::Relaxed);
+    }
+
+    pub fn training(&self) -> bool {
+        self.training.load(Ordering::Relaxed)
+    }
+}
+
+/// One adapter: trainable A and B in f32, whatever the base's dtype.
+#[derive(Debug, Clone)]
+pub struct LoraLayer {
+    pub a: Var,
+    pub b: Var,
+    scale: f64,
+    dropout: f64,
+    switch: AdapterSwitch,
+}
+
+impl LoraLayer {
+    /// PEFT's initialisation: A ~ U(−1/√in, 1/√in) (Kaiming-uniform with a = √5), B = 0.
+    pub fn init(
+        in_features: usize,
+        out_features: usize,
+        config: &LoraConfig,
+        rng: &mut StdRng,
+        device: &candle_core::Device,
+        switch: &AdapterSwitch,
+    ) -> Result<Self> {
+        let bound = 1.0 / (in_features as f32).sqrt();
+        let a: Vec<f32> = (0..config.r * in_features)
+            .map(|_| rng.random_range(-bound..bound))
+            .collect();
+        let a = Tensor::from_vec(a, (config.r, in_features), device)?;
+        let b = Tensor::zeros((out_features, config.r), DType::F32, device)?;
+        Self::from_tensors(a, b, config, switch)
+    }
+
+    pub fn from_tensors(
+        a: Tensor,
+        b: Tensor,
+        config: &LoraConfig,
+        switch: &AdapterSwitch,
+    ) -> Result<Self> {
+        Ok(Self {
+            a: Var::from_tensor(&a.to_dtype(DType::F32)?)?,
+            b: Var::from_tensor(&b.to_dtype(DType::F32)?)?,
+            scale: config.scale(),
+            dropout: config.lora_dropout,
+            switch: switch.clone(),
+        })
+    }
+
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
+    /// s · B A dropout(x) in x's dtype, or None while adapters are switched off.
+    pub fn delta(&self, x: &Tensor) -> Result<Option<Tensor>> {
+        if !self.switch.enabled() {
+            return Ok(None);
+        }
+        let mut h = x.to_dtype(DType::F32)?;
+        if self.dropout > 0.0 && self.switch.training() {
+            h = candle_nn::ops::dropout(&h, self.dropout as f32)?;
+        }
+        let h = h.broadcast_matmul(&self.a.as_tensor().t()?)?;
+        let h = h.broadcast_matmul(&self.b.as_tensor().t()?)?;
+        Ok(Some((h * self.scale)?.to_dtype(x.dtype())?))
+    }
+
+    /// s · B A, the dense update that merging adds to W.
+    pub fn merged_delta(&self) -> Result<Tensor> {
+        Ok((self.b.as_tensor().matmul(self.a.as_tensor())? * self.scale)?)
+    }
+}
+
+/// A seeded generator for adapter initialisation.
+pub fn init_rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}

@@ -1,0 +1,165 @@
+//! LoRA adapters in PEFT's folder format: `adapter_config.json` and
+//! `adapter_model.safetensors` with keys like
+//! `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight` (A: r × in, B: out × r).
+
+use super::llama::Llama;
+use super::lora::{LoraConfig, LoraLayer};
+use crate::fsutil::write_dir_atomically;
+use anyhow::{bail, Context, Result};
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+pub const CONFIG_FILE: &str = "adapter_config.json";
+pub const WEIGHTS_FILE: &str = "adapter_model.safetensors";
+
+/// The fields of PEFT's adapter_config.json this engine writes and reads; PEFT's many
+/// other fields are ignored on reading.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AdapterConfigFile {
+    peft_type: String,
+    #[serde(default)]
+    task_type: Option<String>,
+    r: usize,
+    lora_alpha: f64,
+    #[serde(default)]
+    lora_dropout: f64,
+    target_modules: serde_json::Value,
+    #[serde(default)]
+    use_rslora: bool,
+    #[serde(default)]
+    use_dora: bool,
+    #[serde(default = "no_bias")]
+    bias: String,
+    #[serde(default)]
+    fan_in_fan_out: bool,
+    #[serde(default)]
+    base_model_name_or_path: Option<String>,
+    #[serde(default)]
+    inference_mode: bool,
+}
+
+fn no_bias() -> String {
+    "none".into()
+}
+
+fn key(module: &str, matrix: &str) -> String {
+    format!("base_model.model.{module}.lora_{matrix}.weight")
+}
+
+/// Writes the model's adapters as a PEFT folder, atomically.
+pub fn save_adapter(
+    model: &Llama,
+    config: &LoraConfig,
+    base_model: Option<&str>,
+    dir: &Path,
+) -> Result<()> {
+    let layers = model.lora_layers();
+    if layers.is_empty() {
+        bail!("the model has no LoRA adapters to save");
+    }
+    let mut tensors: HashMap<String, Tensor> = HashMap::new();
+    let mut targets: Vec<String> = Vec::new();
+    for (module, lora) in &layers {
+        tensors.insert(key(module, "A"), lora.a.as_tensor().clone());
+        tensors.insert(key(module, "B"), lora.b.as_tensor().clone());
+        let short = module.rsplit('.').next().unwrap_or_default().to_string();
+        if !targets.contains(&short) {
+            targets.push(short);
+        }
+    }
+    let file = AdapterConfigFile {
+        peft_type: "LORA".into(),
+        task_type: Some("CAUSAL_LM".into()),
+        r: config.r,
+        lora_alpha: config.lora_alpha,
+        lora_dropout: config.lora_dropout,
+        target_modules: serde_json::json!(targets),
+        use_rslora: config.use_rslora,
+        use_dora: false,
+        bias: "none".into(),
+        fan_in_fan_out: false,
+        base_model_name_or_path: base_model.map(str::to_string),
+        inference_mode: true,
+    };
+    write_dir_atomically(dir, |tmp| {
+        std::fs::write(tmp.join(CONFIG_FILE), serde_json::to_string_pretty(&file)?)?;
+        candle_core::safetensors::save(&tensors, tmp.join(WEIGHTS_FILE))?;
+        Ok(())
+    })
+    .with_context(|| format!("{}: saving the adapter", dir.display()))
+}
+
+/// Reads a PEFT LoRA folder onto the model (replacing any adapters) and returns its config.
+pub fn load_adapter(model: &mut Llama, dir: &Path) -> Result<LoraConfig> {
+    let config_path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&config_path)
+        .with_context(|| format!("{}: cannot read", config_path.display()))?;
+    let file: AdapterConfigFile = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a PEFT adapter config", config_path.display()))?;
+    let unsupported = |field: &str, value: &dyn std::fmt::Display| {
+        anyhow::anyhow!(
+            "{}: field {field} = {value} is not supported",
+            config_path.display()
+        )
+    };
+    if file.peft_type != "LORA" {
+        return Err(unsupported("peft_type", &file.peft_type));
+    }
+    if file.use_dora {
+        return Err(unsupported("use_dora", &true));
+    }
+    if file.bias != "none" {
+        return Err(unsupported("bias", &file.bias));
+    }
+    if file.fan_in_fan_out {
+        return Err(unsupported("fan_in_fan_out", &true));
+    }
+    let target_modules: Vec<String> = serde_json::from_value(file.target_modules.clone())
+        .map_err(|_| unsupported("target_modules", &file.target_modules))?;
+    let config = LoraConfig {
+        r: file.r,
+        lora_alpha: file.lora_alpha,
+        lora_dropout: file.lora_dropout,
+        target_modules,
+        use_rslora: file.use_rslora,
+    };
+    let targets = config
+        .targets()
+        .with_context(|| format!("{}", config_path.display()))?;
+    let weights_path = dir.join(WEIGHTS_FILE);
+    let mut tensors = candle_core::safetensors::load(&weights_path, model.device())
+        .map_err(|e| anyhow::anyhow!("{}: corrupt or missing: {e}", weights_path.display()))?;
+    let switch = model.adapters().clone();
+    for (module, linear) in model.named_linears_mut() {
+        if !targets.iter().any(|t| module.ends_with(t)) {
+            linear.set_lora(None);
+            continue;
+        }
+        let mut take = |m: &str, shape: (usize, usize)| -> Result<Tensor> {
+            let k = key(&module, m);
+            let t = tensors
+                .remove(&k)
+                .with_context(|| format!("{}: tensor {k} is missing", weights_path.display()))?;
+            if t.dims2()? != shape {
+                bail!(
+                    "{}: tensor {k} has shape {:?}, expected {shape:?}",
+                    weights_path.display(),
+                    t.dims()
+                );
+            }
+            Ok(t)
+        };
+        let a = take("A", (config.r, linear.in_features()))?;
+        let b = take("B", (linear.out_features(), config.r))?;
+        linear.set_lora(Some(LoraLayer::from_tensors(a, b, &config, &switch)?));
+    }
+    if let Some(extra) = tensors.keys().min() {
+        bail!(
+            "{}: tensor {extra} matches no module of this model",
+            weights_path.display()
+        );
+    }
+    Ok(config)
+}

@@ -1,0 +1,62 @@
+//! The SFT loss: mean next-token cross-entropy over the completion tokens only.
+
+use anyhow::{bail, Result};
+use candle_core::{DType, Tensor, D};
+
+/// The label of a position that carries no loss (prompt, padding), as transformers uses it.
+pub const IGNORE_INDEX: i64 = -100;
+
+/// Mean cross-entropy of `logits` (batch, seq, vocab) against `labels` (batch, seq; i64, the
+/// input ids with IGNORE_INDEX on masked positions). Position t predicts label t+1, exactly as
+/// transformers' causal-LM loss shifts them.
+pub fn causal_lm_loss(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    let (b, s, v) = logits.dims3()?;
+    if labels.dims2()? != (b, s) {
+        bail!(
+            "labels {:?} do not match logits {:?}",
+            labels.dims(),
+            logits.dims()
+        );
+    }
+    if s < 2 {
+        bail!("a sequence needs at least 2 tokens to predict one");
+    }
+    let logits = logits
+        .narrow(1, 0, s - 1)?
+        .reshape((b * (s - 1), v))?
+        .to_dtype(DType::F32)?;
+    let labels = labels
+        .narrow(1, 1, s - 1)?
+        .flatten_all()?
+        .to_dtype(DType::I64)?;
+    let mask = labels.ne(IGNORE_INDEX)?.to_dtype(DType::F32)?;
+    let count = mask.sum_all()?.to_scalar::<f32>()?;
+    if count == 0.0 {
+        bail!("every label is masked: the batch has no completion tokens");
+    }
+    let targets = labels.clamp(0i64, v as i64 - 1)?.to_dtype(DType::U32)?;
+    let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+    let picked = log_probs.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
+    Ok(((picked * mask)?.sum_all()?.neg()? / count as f64)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn masked_positions_carry_no_loss() {
+        let dev = Device::Cpu;
+        // Uniform logits over 4 tokens: every predicted token costs ln 4.
+        let logits = Tensor::zeros((1, 3, 4), DType::F32, &dev).unwrap();
+        let labels = Tensor::new(&[[IGNORE_INDEX, 2, IGNORE_INDEX]], &dev).unwrap();
+        let loss = causal_lm_loss(&logits, &labels)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!((loss - 4f32.ln()).abs() < 1e-6);
+        let all_masked = Tensor::new(&[[IGNORE_INDEX; 3]], &dev).unwrap();
+        assert!(causal_lm_loss(&logits, &all_masked).is_err());
+    }
+}

@@ -1,0 +1,5 @@
+//! Training: losses, learning-rate schedules and optimiser steps for LoRA on a frozen base.
+
+pub mod loss;
+pub mod optim;
+pub mod schedule;

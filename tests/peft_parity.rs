@@ -1,0 +1,314 @@
+//! LoRA on the tiny Llama of tests/fixtures/lora_tiny against PEFT + torch
+//! (tests/reference/make_lora_fixture.py): loss, gradients, clipping, AdamW steps, rsLoRA,
+//! adapters switched off, learning-rate schedules; and gradients through a 4-bit base.
+
+mod common;
+
+use candle_core::quantized::GgmlDType;
+use candle_core::{Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use tunelab::model::config::LlamaConfig;
+use tunelab::model::linear::BaseWeight;
+use tunelab::model::peft::load_adapter;
+use tunelab::model::safetensors_weights::SafetensorsStore;
+use tunelab::model::Llama;
+use tunelab::train::loss::causal_lm_loss;
+use tunelab::train::optim::clip_grad_norm;
+use tunelab::train::schedule::{warmup_steps_from_ratio, LrSchedule, ScheduleKind};
+
+fn dir() -> PathBuf {
+    common::fixture("lora_tiny")
+}
+
+fn reference() -> serde_json::Value {
+    common::read_json("lora_tiny/reference.json")
+}
+
+fn base_model() -> Llama {
+    let config = LlamaConfig::from_hf_json(&dir().join("base/config.json")).unwrap();
+    let store = SafetensorsStore::open(&dir().join("base"), &Device::Cpu).unwrap();
+    Llama::load(&store, config, &Device::Cpu).unwrap()
+}
+
+fn tuned_model() -> Llama {
+    let mut model = base_model();
+    load_adapter(&mut model, &dir().join("adapter")).unwrap();
+    model
+}
+
+fn batch() -> (Tensor, Tensor) {
+    let r = reference();
+    let ids: Vec<Vec<u32>> = serde_json::from_value(r["batch"]["input_ids"].clone()).unwrap();
+    let labels: Vec<Vec<i64>> = serde_json::from_value(r["batch"]["labels"].clone()).unwrap();
+    (
+        Tensor::new(ids, &Device::Cpu).unwrap(),
+        Tensor::new(labels, &Device::Cpu).unwrap(),
+    )
+}
+
+fn loss(model: &Llama) -> Tensor {
+    let (ids, labels) = batch();
+    causal_lm_loss(&model.forward(&ids, 0, None).unwrap(), &labels).unwrap()
+}
+
+fn scalar(t: &Tensor) -> f64 {
+    t.to_scalar::<f32>().unwrap() as f64
+}
+
+fn assert_close(ours: f64, theirs: f64, rel: f64, what: &str) {
+    assert!(
+        (ours - theirs).abs() <= rel * theirs.abs().max(1e-6),
+        "{what}: {ours} vs {theirs}"
+    );
+}
+
+/// Largest |a − b| relative to max |b|.
+fn rel_diff(a: &Tensor, b: &Tensor) -> f32 {
+    let scale = b
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+        .max(1e-12);
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+        / scale
+}
+
+/// The adapter's vars under PEFT's key names.
+fn lora_vars(model: &Llama) -> Vec<(String, Var)> {
+    model
+        .lora_layers()
+        .into_iter()
+        .flat_map(|(m, l)| {
+            [
+                (format!("base_model.model.{m}.lora_A.weight"), l.a.clone()),
+                (format!("base_model.model.{m}.lora_B.weight"), l.b.clone()),
+            ]
+        })
+        .collect()
+}
+
+fn load(name: &str) -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(dir().join(name), &Device::Cpu).unwrap()
+}
+
+#[test]
+fn loss_and_logits_match_peft() {
+    let r = reference();
+    let model = tuned_model();
+    assert_close(
+        scalar(&loss(&model)),
+        r["loss"].as_f64().unwrap(),
+        1e-5,
+        "loss",
+    );
+    let (ids, _) = batch();
+    let logits = model.forward(&ids, 0, None).unwrap();
+    let last: Vec<f32> = logits.get(0).unwrap().get(11).unwrap().to_vec1().unwrap();
+    let expected: Vec<f32> = serde_json::from_value(r["logits_row0_last"].clone()).unwrap();
+    let diff = last
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(diff < 1e-4, "last logits differ by {diff}");
+}
+
+#[test]
+fn switched_off_adapters_and_rslora_match_peft() {
+    let r = reference();
+    let model = tuned_model();
+    model.adapters().set_enabled(false);
+    assert_close(
+        scalar(&loss(&model)),
+        r["loss_base"].as_f64().unwrap(),
+        1e-5,
+        "base loss",
+    );
+    model.adapters().set_enabled(true);
+    assert_close(
+        scalar(&loss(&model)),
+        r["loss"].as_f64().unwrap(),
+        1e-5,
+        "loss after switching back on",
+    );
+
+    let rs = common::scratch_dir("rslora_adapter");
+    std::fs::copy(
+        dir().join("adapter/adapter_model.safetensors"),
+        rs.join("adapter_model.safetensors"),
+    )
+    .unwrap();
+    let mut config: serde_json::Value = common::read_json("lora_tiny/adapter/adapter_config.json");
+    config["use_rslora"] = serde_json::Value::Bool(true);
+    std::fs::write(rs.join("adapter_config.json"), config.to_string()).unwrap();
+    let mut model = base_model();
+    load_adapter(&mut model, &rs).unwrap();
+    assert_close(
+        scalar(&loss(&model)),
+        r["loss_rslora"].as_f64().unwrap(),
+        1e-5,
+        "rsLoRA loss",
+    );
+}
+
+#[test]
+fn gradients_clipping_and_adamw_steps_match_torch() {
+    let r = reference();
+    let model = tuned_model();
+    let named = lora_vars(&model);
+    assert_eq!(named.len(), 42);
+    let vars: Vec<Var> = named.iter().map(|(_, v)| v.clone()).collect();
+    let mut grads = loss(&model).backward().unwrap();
+    let expected = load("grads.safetensors");
+    for (k, v) in &named {
+        let d = rel_diff(grads.get(v).unwrap(), &expected[k]);
+        assert!(d < 1e-4, "{k}: gradient differs by {d} (relative)");
+    }
+    let norm = clip_grad_norm(&mut grads, &vars, 1.0).unwrap();
+    assert_close(
+        norm,
+        r["grad_global_norm"].as_f64().unwrap(),
+        1e-5,
+        "grad norm",
+    );
+    let clipped = load("grads_clipped.safetensors");
+    for (k, v) in &named {
+        assert!(
+            rel_diff(grads.get(v).unwrap(), &clipped[k]) < 1e-4,
+            "{k}: clipped gradient"
+        );
+    }
+
+    let o = &r["optimizer"];
+    let params = ParamsAdamW {
+        lr: o["lr"].as_f64().unwrap(),
+        beta1: o["betas"][0].as_f64().unwrap(),
+        beta2: o["betas"][1].as_f64().unwrap(),
+        eps: o["eps"].as_f64().unwrap(),
+        weight_decay: o["weight_decay"].as_f64().unwrap(),
+    };
+    let mut adamw = AdamW::new(vars.clone(), params).unwrap();
+    adamw.step(&grads).unwrap();
+    let after1 = load("after_step1.safetensors");
+    for (k, v) in &named {
+        assert!(
+            rel_diff(v.as_tensor(), &after1[k]) < 1e-5,
+            "{k}: after step 1"
+        );
+    }
+    let l1 = loss(&model);
+    assert_close(
+        scalar(&l1),
+        r["loss_after_step1"].as_f64().unwrap(),
+        1e-5,
+        "loss after step 1",
+    );
+    let mut grads = l1.backward().unwrap();
+    let norm2 = clip_grad_norm(&mut grads, &vars, 1.0).unwrap();
+    assert_close(
+        norm2,
+        r["grad_global_norm_step2"].as_f64().unwrap(),
+        1e-4,
+        "grad norm 2",
+    );
+    adamw.step(&grads).unwrap();
+    let after2 = load("after_step2.safetensors");
+    for (k, v) in &named {
+        assert!(
+            rel_diff(v.as_tensor(), &after2[k]) < 1e-4,
+            "{k}: after step 2"
+        );
+    }
+    assert_close(
+        scalar(&loss(&model)),
+        r["loss_after_step2"].as_f64().unwrap(),
+        1e-4,
+        "loss after step 2",
+    );
+}
+
+#[test]
+fn schedules_match_transformers() {
+    let s = common::read_json("lora_tiny/schedules.json");
+    let total = s["num_training_steps"].as_u64().unwrap() as usize;
+    let warmup = warmup_steps_from_ratio(s["warmup_ratio"]["ratio"].as_f64().unwrap(), total);
+    assert_eq!(
+        warmup as u64,
+        s["warmup_ratio"]["warmup_steps"].as_u64().unwrap()
+    );
+    for (key, kind) in [
+        ("constant_with_warmup", ScheduleKind::Constant),
+        ("linear", ScheduleKind::Linear),
+        ("cosine", ScheduleKind::Cosine),
+    ] {
+        let schedule = LrSchedule {
+            kind,
+            base_lr: s["base_lr"].as_f64().unwrap(),
+            warmup_steps: s["num_warmup_steps"].as_u64().unwrap() as usize,
+            total_steps: total,
+        };
+        let expected: Vec<f64> = serde_json::from_value(s[key].clone()).unwrap();
+        assert_eq!(expected.len(), total);
+        for (step, lr) in expected.iter().enumerate() {
+            assert!(
+                (schedule.lr_at(step) - lr).abs() < 1e-12,
+                "{key} step {step}: {} vs {lr}",
+                schedule.lr_at(step)
+            );
+        }
+    }
+}
+
+/// Gradients of layer-0 adapters flow back through the frozen 4-bit layers above them and
+/// equal those through the same weights held dense (both computed here, in f32).
+#[test]
+fn gradients_through_a_4bit_base_equal_the_dense_ones() {
+    let mut quantized = tuned_model();
+    quantized.quantize_linears(GgmlDType::Q4_1).unwrap();
+    let mut dense = tuned_model();
+    for ((_, q), (_, d)) in quantized.named_linears().zip(dense.named_linears_mut()) {
+        let w = q.dequantized(candle_core::DType::F32).unwrap();
+        assert!(matches!(q.weight(), BaseWeight::Quantized(_)));
+        let lora = d.lora().cloned();
+        *d = tunelab::model::linear::Linear::new(BaseWeight::Dense(w)).unwrap();
+        d.set_lora(lora);
+    }
+    let gq = loss(&quantized).backward().unwrap();
+    let gd = loss(&dense).backward().unwrap();
+    let mut checked = 0;
+    for ((name, vq), (_, vd)) in lora_vars(&quantized).iter().zip(lora_vars(&dense).iter()) {
+        if !name.contains(".layers.0.") {
+            continue;
+        }
+        let (a, b) = (gq.get(vq).unwrap(), gd.get(vd).unwrap());
+        assert!(
+            a.abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                > 1e-3,
+            "{name}: no gradient"
+        );
+        let d = rel_diff(a, b);
+        assert!(
+            d < 1e-4,
+            "{name}: 4-bit vs dense gradient differs by {d} (relative)"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 14);
+}
