@@ -2,6 +2,8 @@
 //!
 //! The engine is this library; the command line (and later the terminal UI) are faces of it.
 
+pub mod config;
+pub mod data;
 pub mod device;
 pub mod fsutil;
 pub mod model;

@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Generate a reply to one prompt, streamed to stdout.
     Generate(GenerateArgs),
+    /// Train a LoRA adapter (SFT) on a 4-bit base from a config file, without the workbench.
+    Train(TrainArgs),
     /// Fetch or describe models.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -56,6 +58,25 @@ struct GenerateArgs {
     /// Print timing (prefill, decode tokens/s) to stderr at the end.
     #[arg(long)]
     stats: bool,
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// A TOML or JSON run config (TRL/PEFT key names).
+    #[arg(long, required_unless_present = "resume")]
+    config: Option<std::path::PathBuf>,
+    /// Continue from a checkpoint folder (output_dir/checkpoint-N).
+    #[arg(long, conflicts_with = "config")]
+    resume: Option<std::path::PathBuf>,
+    #[arg(long)]
+    output_dir: Option<std::path::PathBuf>,
+    #[arg(long)]
+    max_steps: Option<usize>,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    device: DeviceChoice,
+    /// Print every event as a JSON line on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -111,6 +132,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Command::Generate(args)) => run_generate(args),
+        Some(Command::Train(args)) => run_train(args),
         Some(Command::Model(ModelCommand::Pull)) => {
             fetch::fetch_default_model(&mut progress)?;
             Ok(())
@@ -173,4 +195,82 @@ fn run_generate(args: GenerateArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn run_train(args: TrainArgs) -> Result<()> {
+    use std::io::IsTerminal;
+    use tunelab::train::events::TrainEvent;
+    use tunelab::train::trainer::{spawn, Start};
+    let start = match (&args.config, &args.resume) {
+        (Some(path), _) => {
+            let mut config = tunelab::config::RunConfig::load(path)?;
+            if let Some(dir) = &args.output_dir {
+                config.output_dir = dir.clone();
+            }
+            if args.max_steps.is_some() {
+                config.max_steps = args.max_steps;
+            }
+            Start::Fresh(Box::new(config))
+        }
+        (None, Some(dir)) => Start::Resume(dir.clone(), args.max_steps),
+        (None, None) => anyhow::bail!("give --config FILE or --resume CHECKPOINT_DIR"),
+    };
+    let handle = spawn(start, args.device)?;
+    let live = std::io::stderr().is_terminal();
+    let mut total = 0;
+    let mut outcome = Ok(());
+    for event in handle.events.iter() {
+        if args.json {
+            println!("{}", serde_json::to_string(&event)?);
+        }
+        match &event {
+            TrainEvent::Started {
+                total_steps,
+                examples,
+                device,
+                output_dir,
+                ..
+            } => {
+                total = *total_steps;
+                eprintln!(
+                    "training on {device}: {examples} examples, {total_steps} steps → {output_dir}"
+                );
+            }
+            TrainEvent::Step {
+                step,
+                loss,
+                lr,
+                tokens_per_s,
+                ..
+            } if !args.json => {
+                let line = format!(
+                    "step {step}/{total}  loss {loss:.4}  lr {lr:.2e}  {tokens_per_s:.0} tok/s"
+                );
+                if live {
+                    eprint!("\r{line}   ");
+                } else {
+                    eprintln!("{line}");
+                }
+            }
+            TrainEvent::Warning { message, .. } => eprintln!("\nwarning: {message}"),
+            TrainEvent::Finished {
+                ok,
+                message,
+                output_dir,
+                ..
+            } => {
+                if live {
+                    eprintln!();
+                }
+                if !ok {
+                    outcome = Err(anyhow::anyhow!("{message}"));
+                } else if !args.json {
+                    println!("{message}\noutput_dir: {output_dir}");
+                }
+            }
+            _ => {}
+        }
+    }
+    handle.join();
+    outcome
 }

@@ -6,7 +6,6 @@ mod common;
 
 use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use tunelab::model::config::LlamaConfig;
@@ -15,7 +14,7 @@ use tunelab::model::peft::load_adapter;
 use tunelab::model::safetensors_weights::SafetensorsStore;
 use tunelab::model::Llama;
 use tunelab::train::loss::causal_lm_loss;
-use tunelab::train::optim::clip_grad_norm;
+use tunelab::train::optim::{clip_grad_norm, AdamW, AdamWParams};
 use tunelab::train::schedule::{warmup_steps_from_ratio, LrSchedule, ScheduleKind};
 
 fn dir() -> PathBuf {
@@ -192,7 +191,7 @@ fn gradients_clipping_and_adamw_steps_match_torch() {
     }
 
     let o = &r["optimizer"];
-    let params = ParamsAdamW {
+    let params = AdamWParams {
         lr: o["lr"].as_f64().unwrap(),
         beta1: o["betas"][0].as_f64().unwrap(),
         beta2: o["betas"][1].as_f64().unwrap(),

@@ -267,11 +267,13 @@ impl Llama {
         let targets = config.targets()?;
         let mut rng = init_rng(seed);
         let (device, switch) = (self.device.clone(), self.adapters.clone());
-        for (name, linear) in self.named_linears_mut() {
+        for (id, (name, linear)) in self.named_linears_mut().enumerate() {
             let targeted = targets.iter().any(|t| name.ends_with(t));
             let lora = if targeted {
-                let (i, o) = (linear.in_features(), linear.out_features());
-                Some(LoraLayer::init(i, o, config, &mut rng, &device, &switch)?)
+                let shape = (linear.in_features(), linear.out_features());
+                Some(LoraLayer::init(
+                    shape, config, &mut rng, &device, &switch, id as u64,
+                )?)
             } else {
                 None
             };

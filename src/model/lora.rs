@@ -8,7 +8,7 @@ use candle_core::{DType, Tensor, Var};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The projections a LoRA can target, by their PEFT names.
@@ -83,11 +83,14 @@ impl LoraConfig {
     }
 }
 
-/// Shared by every adapter of a model: whether adapters apply, and whether dropout is on.
+/// Shared by every adapter of a model: whether adapters apply, whether dropout is on, and the
+/// seed of the current micro-batch's dropout masks (set by the trainer from the run's seed and
+/// the micro-batch's index, so masks repeat exactly on resume).
 #[derive(Debug, Clone)]
 pub struct AdapterSwitch {
     enabled: Arc<AtomicBool>,
     training: Arc<AtomicBool>,
+    dropout_seed: Arc<AtomicU64>,
 }
 
 impl Default for AdapterSwitch {
@@ -95,6 +98,7 @@ impl Default for AdapterSwitch {
         Self {
             enabled: Arc::new(AtomicBool::new(true)),
             training: Arc::new(AtomicBool::new(false)),
+            dropout_seed: Arc::new(AtomicU64::new(0)),
         }
     }
 }
@@ -115,6 +119,24 @@ impl AdapterSwitch {
     pub fn training(&self) -> bool {
         self.training.load(Ordering::Relaxed)
     }
+
+    pub fn set_dropout_seed(&self, seed: u64) {
+        self.dropout_seed.store(seed, Ordering::Relaxed);
+    }
+
+    fn dropout_seed(&self) -> u64 {
+        self.dropout_seed.load(Ordering::Relaxed)
+    }
+}
+
+/// SplitMix64: spreads nearby seeds (step numbers, layer ids) into unrelated ones.
+pub fn mix_seed(a: u64, b: u64) -> u64 {
+    let mut z = a
+        .wrapping_add(b.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// One adapter: trainable A and B in f32, whatever the base's dtype.
@@ -125,17 +147,19 @@ pub struct LoraLayer {
     scale: f64,
     dropout: f64,
     switch: AdapterSwitch,
+    /// Distinguishes this layer's dropout mask from the others'.
+    id: u64,
 }
 
 impl LoraLayer {
     /// PEFT's initialisation: A ~ U(−1/√in, 1/√in) (Kaiming-uniform with a = √5), B = 0.
     pub fn init(
-        in_features: usize,
-        out_features: usize,
+        (in_features, out_features): (usize, usize),
         config: &LoraConfig,
         rng: &mut StdRng,
         device: &candle_core::Device,
         switch: &AdapterSwitch,
+        id: u64,
     ) -> Result<Self> {
         let bound = 1.0 / (in_features as f32).sqrt();
         let a: Vec<f32> = (0..config.r * in_features)
@@ -143,7 +167,7 @@ impl LoraLayer {
             .collect();
         let a = Tensor::from_vec(a, (config.r, in_features), device)?;
         let b = Tensor::zeros((out_features, config.r), DType::F32, device)?;
-        Self::from_tensors(a, b, config, switch)
+        Self::from_tensors(a, b, config, switch, id)
     }
 
     pub fn from_tensors(
@@ -151,6 +175,7 @@ impl LoraLayer {
         b: Tensor,
         config: &LoraConfig,
         switch: &AdapterSwitch,
+        id: u64,
     ) -> Result<Self> {
         Ok(Self {
             a: Var::from_tensor(&a.to_dtype(DType::F32)?)?,
@@ -158,11 +183,28 @@ impl LoraLayer {
             scale: config.scale(),
             dropout: config.lora_dropout,
             switch: switch.clone(),
+            id,
         })
     }
 
     pub fn scale(&self) -> f64 {
         self.scale
+    }
+
+    /// Inverted-dropout mask (0 or 1/keep) drawn from the micro-batch's seed and this layer's id.
+    fn dropout_mask(&self, x: &Tensor) -> Result<Tensor> {
+        let keep = 1.0 - self.dropout;
+        let mut rng = StdRng::seed_from_u64(mix_seed(self.switch.dropout_seed(), self.id));
+        let mask: Vec<f32> = (0..x.elem_count())
+            .map(|_| {
+                if rng.random::<f64>() < keep {
+                    (1.0 / keep) as f32
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        Ok(Tensor::from_vec(mask, x.shape(), x.device())?)
     }
 
     /// s · B A dropout(x) in x's dtype, or None while adapters are switched off.
@@ -172,7 +214,7 @@ impl LoraLayer {
         }
         let mut h = x.to_dtype(DType::F32)?;
         if self.dropout > 0.0 && self.switch.training() {
-            h = candle_nn::ops::dropout(&h, self.dropout as f32)?;
+            h = (&h * self.dropout_mask(&h)?)?;
         }
         let h = h.broadcast_matmul(&self.a.as_tensor().t()?)?;
         let h = h.broadcast_matmul(&self.b.as_tensor().t()?)?;

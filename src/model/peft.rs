@@ -132,7 +132,7 @@ pub fn load_adapter(model: &mut Llama, dir: &Path) -> Result<LoraConfig> {
     let mut tensors = candle_core::safetensors::load(&weights_path, model.device())
         .map_err(|e| anyhow::anyhow!("{}: corrupt or missing: {e}", weights_path.display()))?;
     let switch = model.adapters().clone();
-    for (module, linear) in model.named_linears_mut() {
+    for (id, (module, linear)) in model.named_linears_mut().enumerate() {
         if !targets.iter().any(|t| module.ends_with(t)) {
             linear.set_lora(None);
             continue;
@@ -153,7 +153,9 @@ pub fn load_adapter(model: &mut Llama, dir: &Path) -> Result<LoraConfig> {
         };
         let a = take("A", (config.r, linear.in_features()))?;
         let b = take("B", (linear.out_features(), config.r))?;
-        linear.set_lora(Some(LoraLayer::from_tensors(a, b, &config, &switch)?));
+        linear.set_lora(Some(LoraLayer::from_tensors(
+            a, b, &config, &switch, id as u64,
+        )?));
     }
     if let Some(extra) = tensors.keys().min() {
         bail!(

@@ -1,0 +1,6 @@
+//! Training data: supervised fine-tuning files read and checked line by line, rendered with the
+//! model's chat template, tokenized with loss on the assistant's replies only, then ordered into
+//! batches and padded into tensors.
+
+pub mod batch;
+pub mod sft;

@@ -1,0 +1,620 @@
+//! Supervised fine-tuning files: JSONL (or one JSON array) of Alpaca, chat-messages or
+//! prompt/completion records. The format is detected from the first record and every later
+//! record must match it; problems are reported as `FILE:LINE: …` so they can be fixed in an
+//! editor. Records are rendered with the model's chat template and tokenized with loss on the
+//! assistant's replies only.
+
+use crate::model::{ChatMessage, ChatTemplate, TextTokenizer};
+use crate::train::loss::IGNORE_INDEX;
+use anyhow::{anyhow, bail, Context, Result};
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+
+/// How many problems `validate_sft_file` lists before it stops looking.
+const MAX_PROBLEMS: usize = 100;
+
+const ROLES: [&str; 3] = ["system", "user", "assistant"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SftFormat {
+    Alpaca,
+    Messages,
+    PromptCompletion,
+}
+
+impl SftFormat {
+    /// The name messages and the UI show.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Alpaca => "alpaca",
+            Self::Messages => "messages",
+            Self::PromptCompletion => "prompt/completion",
+        }
+    }
+
+    fn fields(self) -> &'static [&'static str] {
+        match self {
+            Self::Alpaca => &["instruction", "input", "output"],
+            Self::Messages => &["messages"],
+            Self::PromptCompletion => &["prompt", "completion"],
+        }
+    }
+
+    /// The format whose fields a record uses; "messages" is checked first because chat exports
+    /// sometimes carry a stray "prompt" beside it.
+    fn detect(record: &Map<String, Value>) -> Option<Self> {
+        [Self::Messages, Self::PromptCompletion, Self::Alpaca]
+            .into_iter()
+            .find(|f| f.fields().iter().any(|k| record.contains_key(*k)))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SftRecord {
+    Alpaca {
+        instruction: String,
+        input: Option<String>,
+        output: String,
+    },
+    Messages(Vec<ChatMessage>),
+    PromptCompletion {
+        prompt: String,
+        completion: String,
+    },
+}
+
+impl SftRecord {
+    /// The conversation the record stands for; `system_prompt` opens it unless it has its own
+    /// system message.
+    pub fn conversation(&self, system_prompt: Option<&str>) -> Vec<ChatMessage> {
+        let mut messages = match self {
+            Self::Alpaca {
+                instruction,
+                input,
+                output,
+            } => {
+                let user = match input.as_deref().filter(|i| !i.trim().is_empty()) {
+                    Some(input) => format!("{instruction}\n\n{input}"),
+                    None => instruction.clone(),
+                };
+                vec![
+                    ChatMessage::new("user", &user),
+                    ChatMessage::new("assistant", output),
+                ]
+            }
+            Self::Messages(messages) => messages.clone(),
+            Self::PromptCompletion { prompt, completion } => vec![
+                ChatMessage::new("user", prompt),
+                ChatMessage::new("assistant", completion),
+            ],
+        };
+        if let Some(system) = system_prompt {
+            if !messages.iter().any(|m| m.role == "system") {
+                messages.insert(0, ChatMessage::new("system", system));
+            }
+        }
+        messages
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SftDataset {
+    pub path: PathBuf,
+    pub format: SftFormat,
+    pub records: Vec<SftRecord>,
+    /// The 1-based line each record starts on.
+    pub lines: Vec<usize>,
+}
+
+/// Reads and checks a whole file; fails with its first problem.
+pub fn load_sft_file(path: &Path) -> Result<SftDataset> {
+    let scan = scan_file(path, 1)?;
+    if let Some(first) = scan.problems.into_iter().next() {
+        bail!(first);
+    }
+    let (format, _) = scan
+        .format
+        .with_context(|| format!("{}: no records", path.display()))?;
+    Ok(SftDataset {
+        path: path.to_path_buf(),
+        format,
+        records: scan.records,
+        lines: scan.lines,
+    })
+}
+
+/// Every problem of a file (up to 100), in file order; empty when the file loads.
+pub fn validate_sft_file(path: &Path) -> Vec<String> {
+    match scan_file(path, MAX_PROBLEMS) {
+        Ok(scan) if scan.problems.is_empty() && scan.records.is_empty() => {
+            vec![format!("{}: no records", path.display())]
+        }
+        Ok(scan) => scan.problems,
+        Err(e) => vec![format!("{e:#}")],
+    }
+}
+
+#[derive(Default)]
+struct Scan {
+    /// The detected format and the line it was detected from.
+    format: Option<(SftFormat, usize)>,
+    records: Vec<SftRecord>,
+    lines: Vec<usize>,
+    problems: Vec<String>,
+}
+
+/// A JSON value of the file and the line it starts on, or why that line is not JSON.
+type Item = (usize, std::result::Result<Value, String>);
+
+fn scan_file(path: &Path, max_problems: usize) -> Result<Scan> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    // Editors on Windows may save a byte-order mark, which JSON does not allow.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let items = if text.trim_start().starts_with('[') {
+        array_items(text)
+    } else {
+        jsonl_items(text)
+    };
+    let mut scan = Scan::default();
+    for (line, value) in items {
+        match value.and_then(|v| parse_record(v, line, &mut scan.format)) {
+            Ok(record) => {
+                scan.records.push(record);
+                scan.lines.push(line);
+            }
+            Err(problem) => {
+                scan.problems
+                    .push(format!("{}:{line}: {problem}", path.display()));
+                if scan.problems.len() >= max_problems {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(scan)
+}
+
+fn jsonl_items(text: &str) -> Vec<Item> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            (
+                i + 1,
+                serde_json::from_str(line).map_err(|e| json_error(&e)),
+            )
+        })
+        .collect()
+}
+
+/// The elements of a top-level array with the line each starts on. A syntax error anywhere
+/// makes the whole file one problem: nothing after it can be located reliably.
+fn array_items(text: &str) -> Vec<Item> {
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let line_of = |offset: usize| line_starts.partition_point(|&start| start <= offset);
+    if let Err(e) = serde_json::from_str::<Value>(text) {
+        return vec![(e.line(), Err(json_error(&e)))];
+    }
+    // The text is valid JSON, so stepping over "[", values, "," and "]" cannot fail.
+    let skip_space = |pos: usize| pos + text[pos..].len() - text[pos..].trim_start().len();
+    let mut items = Vec::new();
+    let mut pos = skip_space(0) + 1;
+    loop {
+        pos = skip_space(pos);
+        if text[pos..].starts_with(']') {
+            return items;
+        }
+        let mut values = serde_json::Deserializer::from_str(&text[pos..]).into_iter::<Value>();
+        let value = values.next().and_then(|v| v.ok()).unwrap_or(Value::Null);
+        items.push((line_of(pos), Ok(value)));
+        pos = skip_space(pos + values.byte_offset());
+        if text[pos..].starts_with(',') {
+            pos += 1;
+        }
+    }
+}
+
+/// serde_json's message without its position, which is relative to the line, not the file.
+fn json_error(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    let message = full.split(" at line ").next().unwrap_or(&full);
+    format!("not valid JSON: {message} (column {})", e.column())
+}
+
+fn parse_record(
+    value: Value,
+    line: usize,
+    detected: &mut Option<(SftFormat, usize)>,
+) -> std::result::Result<SftRecord, String> {
+    let Value::Object(record) = value else {
+        return Err(format!(
+            "a record must be a JSON object, found {}",
+            kind(&value)
+        ));
+    };
+    let (format, from) = match *detected {
+        Some(found) => found,
+        None => {
+            let format = SftFormat::detect(&record).ok_or_else(|| {
+                format!(
+                    "cannot tell the format from fields {}: expected instruction/output (alpaca), \
+                     messages, or prompt/completion",
+                    quoted_keys(&record)
+                )
+            })?;
+            *detected = Some((format, line));
+            (format, line)
+        }
+    };
+    let fields = Fields {
+        record: &record,
+        format,
+        from,
+    };
+    fields.check_names()?;
+    Ok(match format {
+        SftFormat::Alpaca => SftRecord::Alpaca {
+            instruction: fields.string("instruction")?,
+            input: fields.optional_string("input")?,
+            output: fields.non_empty_string("output")?,
+        },
+        SftFormat::Messages => SftRecord::Messages(parse_messages(fields.required("messages")?)?),
+        SftFormat::PromptCompletion => SftRecord::PromptCompletion {
+            prompt: fields.string("prompt")?,
+            completion: fields.non_empty_string("completion")?,
+        },
+    })
+}
+
+/// One record's fields, read against the file's format.
+struct Fields<'a> {
+    record: &'a Map<String, Value>,
+    format: SftFormat,
+    from: usize,
+}
+
+type FieldResult<T> = std::result::Result<T, String>;
+
+impl Fields<'_> {
+    /// A record of another format gets one clear message instead of a field-by-field list.
+    fn check_names(&self) -> FieldResult<()> {
+        let allowed = self.format.fields();
+        let uses_own_fields = self.record.keys().any(|k| allowed.contains(&k.as_str()));
+        if let Some(other) = SftFormat::detect(self.record).filter(|_| !uses_own_fields) {
+            return Err(format!(
+                "fields {} are {} format, but this file is {} format (detected from line {})",
+                quoted_keys(self.record),
+                other.name(),
+                self.format.name(),
+                self.from
+            ));
+        }
+        match self.record.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(extra) => Err(format!(
+                "unexpected field \"{extra}\" ({} format takes {})",
+                self.format.name(),
+                allowed.join(", ")
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn required(&self, name: &str) -> FieldResult<&Value> {
+        self.record.get(name).ok_or_else(|| {
+            format!(
+                "missing field \"{name}\" ({} format, detected from line {})",
+                self.format.name(),
+                self.from
+            )
+        })
+    }
+
+    fn string(&self, name: &str) -> FieldResult<String> {
+        as_string(self.required(name)?, &format!("\"{name}\""))
+    }
+
+    fn non_empty_string(&self, name: &str) -> FieldResult<String> {
+        let text = self.string(name)?;
+        if text.trim().is_empty() {
+            return Err(format!(
+                "field \"{name}\" is empty: there is nothing to learn"
+            ));
+        }
+        Ok(text)
+    }
+
+    /// Absent and null both mean "no input", as exports from data frames write it.
+    fn optional_string(&self, name: &str) -> FieldResult<Option<String>> {
+        match self.record.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => as_string(value, &format!("\"{name}\"")).map(Some),
+        }
+    }
+}
+
+fn parse_messages(value: &Value) -> FieldResult<Vec<ChatMessage>> {
+    let Value::Array(list) = value else {
+        return Err(format!(
+            "field \"messages\" must be an array, found {}",
+            kind(value)
+        ));
+    };
+    let messages = list
+        .iter()
+        .enumerate()
+        .map(|(i, m)| parse_message(i, m))
+        .collect::<FieldResult<Vec<_>>>()?;
+    let Some(last) = messages.last() else {
+        return Err("field \"messages\" is empty".into());
+    };
+    if last.role != "assistant" {
+        return Err(format!(
+            "field \"messages\"[{}].role is \"{}\": the last message must be from the assistant, \
+             whose reply is what the model learns",
+            messages.len() - 1,
+            last.role
+        ));
+    }
+    Ok(messages)
+}
+
+fn parse_message(index: usize, value: &Value) -> FieldResult<ChatMessage> {
+    let field = format!("\"messages\"[{index}]");
+    let Value::Object(message) = value else {
+        return Err(format!(
+            "field {field} must be an object, found {}",
+            kind(value)
+        ));
+    };
+    if let Some(extra) = message
+        .keys()
+        .find(|k| !matches!(k.as_str(), "role" | "content"))
+    {
+        return Err(format!(
+            "unexpected field {field}.{extra} (a message takes role, content)"
+        ));
+    }
+    let get = |name: &str| {
+        message
+            .get(name)
+            .ok_or_else(|| format!("missing field {field}.{name}"))
+    };
+    let role = as_string(get("role")?, &format!("{field}.role"))?;
+    if !ROLES.contains(&role.as_str()) {
+        return Err(format!(
+            "field {field}.role must be system, user or assistant (found \"{role}\")"
+        ));
+    }
+    let content = as_string(get("content")?, &format!("{field}.content"))?;
+    if role == "assistant" && content.trim().is_empty() {
+        return Err(format!(
+            "field {field}.content is empty: an assistant reply needs text to learn"
+        ));
+    }
+    Ok(ChatMessage { role, content })
+}
+
+fn as_string(value: &Value, field: &str) -> FieldResult<String> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        other => Err(format!(
+            "field {field} must be a string, found {}",
+            kind(other)
+        )),
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn quoted_keys(record: &Map<String, Value>) -> String {
+    if record.is_empty() {
+        return "(none)".into();
+    }
+    let keys: Vec<String> = record.keys().map(|k| format!("\"{k}\"")).collect();
+    keys.join(", ")
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenizedExample {
+    pub input_ids: Vec<u32>,
+    /// `input_ids` on the assistant's replies, IGNORE_INDEX elsewhere.
+    pub labels: Vec<i64>,
+    /// Whether tokens past max_seq_length were cut off.
+    pub truncated: bool,
+    /// The record's line in its file; 0 when it came from no file.
+    pub line: usize,
+}
+
+impl TokenizedExample {
+    /// Labels the loss counts: position 0 predicts nothing because the loss shifts by one.
+    pub fn loss_tokens(&self) -> usize {
+        self.labels
+            .iter()
+            .skip(1)
+            .filter(|&&label| label != IGNORE_INDEX)
+            .count()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenizedDataset {
+    pub examples: Vec<TokenizedExample>,
+    /// How many examples were cut at max_seq_length.
+    pub truncated: usize,
+}
+
+/// Renders a record with the chat template and tokenizes it; labels are set on the assistant
+/// replies (with the template's end-of-turn text, so the model learns to stop) and nowhere else.
+pub fn tokenize_record(
+    record: &SftRecord,
+    template: &ChatTemplate,
+    tokenizer: &TextTokenizer,
+    system_prompt: Option<&str>,
+    max_seq_length: usize,
+) -> Result<TokenizedExample> {
+    if max_seq_length == 0 {
+        bail!("max_seq_length must be at least 1");
+    }
+    let messages = record.conversation(system_prompt);
+    let mut input_ids = Vec::new();
+    let mut labels = Vec::new();
+    // Each piece is tokenized on its own, as TRL's completion-only masking does, so a token
+    // never straddles the boundary between prompt and reply.
+    for (text, trained) in rendered_pieces(&messages, template)? {
+        let ids = tokenizer.encode(&text)?;
+        labels.extend(
+            ids.iter()
+                .map(|&id| if trained { i64::from(id) } else { IGNORE_INDEX }),
+        );
+        input_ids.extend(ids);
+    }
+    let truncated = input_ids.len() > max_seq_length;
+    input_ids.truncate(max_seq_length);
+    labels.truncate(max_seq_length);
+    Ok(TokenizedExample {
+        input_ids,
+        labels,
+        truncated,
+        line: 0,
+    })
+}
+
+/// The rendered conversation cut into consecutive pieces, each flagged true when it is an
+/// assistant reply. A reply is located as the text its message adds to the conversation before
+/// it (rendered with the generation prompt), so any template that renders incrementally works.
+fn rendered_pieces(
+    messages: &[ChatMessage],
+    template: &ChatTemplate,
+) -> Result<Vec<(String, bool)>> {
+    let full = template.render(messages, false)?;
+    let mut pieces = Vec::new();
+    let mut push = |text: &str, trained: bool| {
+        if !text.is_empty() {
+            pieces.push((text.to_string(), trained));
+        }
+    };
+    let mut cursor = 0;
+    for (i, _) in messages
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.role == "assistant")
+    {
+        let prefix = template.render(&messages[..i], true)?;
+        let upto = template.render(&messages[..=i], false)?;
+        if prefix.len() < cursor || !upto.starts_with(&prefix) || !full.starts_with(&upto) {
+            bail!(
+                "the chat template does not render incrementally: the conversation up to message \
+                 {i} (assistant) is not the conversation before it plus the reply, so the reply \
+                 cannot be located for loss masking"
+            );
+        }
+        push(&full[cursor..prefix.len()], false);
+        push(&full[prefix.len()..upto.len()], true);
+        cursor = upto.len();
+    }
+    // Text some templates write after the last turn (an EOS, say) is context, not reply.
+    push(&full[cursor..], false);
+    Ok(pieces)
+}
+
+/// Tokenizes every record; a failure names the record's file and line. Fails when no example
+/// keeps a token to learn from after truncation.
+pub fn tokenize_dataset(
+    ds: &SftDataset,
+    template: &ChatTemplate,
+    tokenizer: &TextTokenizer,
+    system_prompt: Option<&str>,
+    max_seq_length: usize,
+) -> Result<TokenizedDataset> {
+    let file = ds.path.display();
+    if ds.records.len() != ds.lines.len() {
+        bail!(
+            "{file}: {} records but {} line numbers",
+            ds.records.len(),
+            ds.lines.len()
+        );
+    }
+    let results: Vec<Result<TokenizedExample>> = ds
+        .records
+        .par_iter()
+        .zip(ds.lines.par_iter())
+        .map(|(record, &line)| {
+            let mut example =
+                tokenize_record(record, template, tokenizer, system_prompt, max_seq_length)
+                    .map_err(|e| anyhow!("{file}:{line}: {e:#}"))?;
+            example.line = line;
+            Ok(example)
+        })
+        .collect();
+    // Collected in file order, so the error reported is the first one in the file.
+    let examples = results.into_iter().collect::<Result<Vec<_>>>()?;
+    if !examples.iter().any(|e| e.loss_tokens() > 0) {
+        bail!(
+            "{file}: no example keeps a reply token within max_seq_length {max_seq_length}; \
+             raise max_seq_length or shorten the prompts"
+        );
+    }
+    let truncated = examples.iter().filter(|e| e.truncated).count();
+    Ok(TokenizedDataset {
+        examples,
+        truncated,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::chat_template::CHATML_TEMPLATE;
+
+    #[test]
+    fn chatml_replies_are_located_with_their_end_of_turn() {
+        let template = ChatTemplate::new(CHATML_TEMPLATE, "", "").unwrap();
+        let messages = [
+            ChatMessage::new("user", "Hi"),
+            ChatMessage::new("assistant", "Hello"),
+        ];
+        let pieces = rendered_pieces(&messages, &template).unwrap();
+        assert_eq!(
+            pieces,
+            vec![
+                (
+                    "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n".to_string(),
+                    false
+                ),
+                ("Hello<|im_end|>\n".to_string(), true),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_template_that_rewrites_history_is_refused() {
+        // Renders only the last message, as templates that drop earlier reasoning effectively do.
+        let last_only =
+            "{% for m in messages %}{% if loop.last %}{{ m.content }}{% endif %}{% endfor %}";
+        let template = ChatTemplate::new(last_only, "", "").unwrap();
+        let messages = [
+            ChatMessage::new("user", "Hi"),
+            ChatMessage::new("assistant", "Hello"),
+        ];
+        let err = rendered_pieces(&messages, &template).unwrap_err();
+        assert!(
+            err.to_string().contains("does not render incrementally"),
+            "{err}"
+        );
+    }
+}

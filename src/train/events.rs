@@ -1,0 +1,101 @@
+//! What a training run reports, and what it can be told between steps. Events hold scalars
+//! and strings only; each is also appended as one JSON line to `<output_dir>/events.jsonl`.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TrainEvent {
+    Started {
+        output_dir: String,
+        total_steps: usize,
+        start_step: usize,
+        examples: usize,
+        truncated: usize,
+        trainable_parameters: usize,
+        device: String,
+    },
+    Step {
+        step: usize,
+        epoch: f64,
+        loss: f64,
+        lr: f64,
+        grad_norm: f64,
+        tokens_per_s: f64,
+        elapsed_s: f64,
+    },
+    Eval {
+        step: usize,
+        metrics: BTreeMap<String, f64>,
+    },
+    Checkpoint {
+        step: usize,
+        path: String,
+    },
+    Warning {
+        step: usize,
+        message: String,
+    },
+    Finished {
+        ok: bool,
+        message: String,
+        output_dir: String,
+        adapter: Option<String>,
+    },
+}
+
+/// Commands read between optimiser steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrainCommand {
+    Pause,
+    Resume,
+    /// Saves a checkpoint, then ends the run.
+    Stop,
+    SaveNow,
+}
+
+/// Appends events to a JSON-lines file, one flushed line each.
+pub struct EventLog {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl EventLog {
+    pub fn open(output_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(output_dir)
+            .with_context(|| format!("{}: cannot create", output_dir.display()))?;
+        let path = output_dir.join("events.jsonl");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("{}: cannot open", path.display()))?;
+        Ok(Self { file, path })
+    }
+
+    pub fn append(&mut self, event: &TrainEvent) -> Result<()> {
+        let line = serde_json::to_string(event)?;
+        writeln!(self.file, "{line}")
+            .with_context(|| format!("{}: cannot write", self.path.display()))?;
+        self.file.flush()?;
+        Ok(())
+    }
+}
+
+/// Reads an events.jsonl back (to follow or reopen a run); a bad line names its number.
+pub fn read_events(path: &Path) -> Result<Vec<TrainEvent>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .with_context(|| format!("{}:{}: not an event", path.display(), i + 1))
+        })
+        .collect()
+}

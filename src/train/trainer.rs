@@ -1,0 +1,499 @@
+//! The SFT training loop, run on its own named thread. It reports through `TrainEvent`s
+//! (also appended to events.jsonl), obeys `TrainCommand`s between optimiser steps, saves
+//! PEFT-format checkpoints with the optimiser state, and resumes from one so that the loss
+//! sequence equals an uninterrupted run's.
+
+use super::events::{EventLog, TrainCommand, TrainEvent};
+use super::loss::causal_lm_loss;
+use super::optim::{clip_grad_norm, AdamW, AdamWParams};
+use super::schedule::{warmup_steps_from_ratio, LrSchedule};
+use crate::config::RunConfig;
+use crate::data::batch::{batch_order, collate};
+use crate::data::sft::{load_sft_file, tokenize_dataset, TokenizedDataset};
+use crate::device::{self, DeviceChoice};
+use crate::fsutil::write_dir_atomically;
+use crate::model::lora::mix_seed;
+use crate::model::peft::{load_adapter, save_adapter};
+use crate::model::{LoadedModel, ModelSource};
+use anyhow::{bail, Context, Result};
+use candle_core::backprop::GradStore;
+use candle_core::quantized::GgmlDType;
+use candle_core::Var;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+pub const STATE_FILE: &str = "trainer_state.json";
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+
+/// Where a run starts: fresh, or from a checkpoint folder.
+#[derive(Debug, Clone)]
+pub enum Start {
+    Fresh(Box<RunConfig>),
+    /// A checkpoint folder, and optionally a new max_steps.
+    Resume(PathBuf, Option<usize>),
+}
+
+/// What a checkpoint records besides the adapter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainerState {
+    pub global_step: usize,
+    pub config: RunConfig,
+    pub losses: Vec<f64>,
+}
+
+/// The caller's side of a running trainer. Dropping it cancels the run and joins the thread.
+pub struct TrainerHandle {
+    pub events: Receiver<TrainEvent>,
+    commands: Sender<TrainCommand>,
+    cancel: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TrainerHandle {
+    pub fn send(&self, command: TrainCommand) {
+        let _ = self.commands.send(command);
+    }
+
+    /// Waits for the thread to end.
+    pub fn join(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for TrainerHandle {
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts a run on the "tunelab-trainer" thread.
+pub fn spawn(start: Start, device: DeviceChoice) -> Result<TrainerHandle> {
+    let (event_tx, events) = channel();
+    let (commands, command_rx) = channel();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let thread = std::thread::Builder::new()
+        .name("tunelab-trainer".into())
+        .spawn(move || {
+            let mut run = Run {
+                events: event_tx,
+                commands: command_rx,
+                cancel: flag,
+                log: None,
+            };
+            let outcome = run.train(start, device);
+            let (ok, message, output_dir, adapter) = match outcome {
+                Ok(done) => (true, done.message, done.output_dir, Some(done.adapter)),
+                Err(e) => (false, format!("{e:#}"), String::new(), None),
+            };
+            run.emit(TrainEvent::Finished {
+                ok,
+                message,
+                output_dir,
+                adapter,
+            });
+        })
+        .context("starting the trainer thread")?;
+    Ok(TrainerHandle {
+        events,
+        commands,
+        cancel,
+        thread: Some(thread),
+    })
+}
+
+struct Done {
+    message: String,
+    output_dir: String,
+    adapter: String,
+}
+
+struct Run {
+    events: Sender<TrainEvent>,
+    commands: Receiver<TrainCommand>,
+    cancel: Arc<AtomicBool>,
+    log: Option<EventLog>,
+}
+
+impl Run {
+    fn emit(&mut self, event: TrainEvent) {
+        if let Some(log) = self.log.as_mut() {
+            if let Err(e) = log.append(&event) {
+                let _ = self.events.send(TrainEvent::Warning {
+                    step: 0,
+                    message: format!("{e:#}"),
+                });
+            }
+        }
+        let _ = self.events.send(event);
+    }
+
+    fn train(&mut self, start: Start, device_choice: DeviceChoice) -> Result<Done> {
+        let (config, resume) = match start {
+            Start::Fresh(c) => (*c, None),
+            Start::Resume(dir, max_steps) => {
+                let state = read_state(&dir)?;
+                let mut config = state.config.clone();
+                if max_steps.is_some() {
+                    config.max_steps = max_steps;
+                }
+                (config, Some((dir, state)))
+            }
+        };
+        config.validate()?;
+        self.log = Some(EventLog::open(&config.output_dir)?);
+        let device = device::open(device_choice)?;
+        let source = ModelSource::parse(Some(config.model_name.as_str()))?;
+        let mut loaded = LoadedModel::load(&source, &device, &mut |_| {})?;
+        // A dense (safetensors) base becomes a 4-bit base: QLoRA.
+        loaded.model.quantize_linears(GgmlDType::Q4_1)?;
+        let lora = config.lora();
+        match &resume {
+            Some((dir, _)) => {
+                load_adapter(&mut loaded.model, dir)?;
+            }
+            None => loaded.model.attach_lora(&lora, config.seed)?,
+        }
+        let vars: Vec<Var> = loaded
+            .model
+            .lora_layers()
+            .iter()
+            .flat_map(|(_, l)| [l.a.clone(), l.b.clone()])
+            .collect();
+        let trainable: usize = vars.iter().map(|v| v.elem_count()).sum();
+
+        let dataset = load_sft_file(&config.train_file)?;
+        let data = tokenize_dataset(
+            &dataset,
+            &loaded.template,
+            &loaded.tokenizer,
+            config.system_prompt.as_deref(),
+            config.max_seq_length,
+        )?;
+        let pad_id = *loaded
+            .stop_ids
+            .first()
+            .context("the model has no end token to pad with")?;
+        let mut plan = Plan::new(&config, &data);
+
+        let mut optimizer = AdamW::new(
+            vars.clone(),
+            AdamWParams {
+                lr: config.learning_rate,
+                beta1: config.adam_beta1,
+                beta2: config.adam_beta2,
+                eps: config.adam_epsilon,
+                weight_decay: config.weight_decay,
+            },
+        )?;
+        let mut losses = Vec::new();
+        let mut step = 0;
+        if let Some((dir, state)) = &resume {
+            let path = dir.join(OPTIMIZER_FILE);
+            let tensors = candle_core::safetensors::load(&path, &device)
+                .with_context(|| format!("{}: cannot read", path.display()))?;
+            optimizer.load_state(&tensors, state.global_step)?;
+            step = state.global_step;
+            losses = state.losses.clone();
+        }
+        self.emit(TrainEvent::Started {
+            output_dir: config.output_dir.display().to_string(),
+            total_steps: plan.total_steps,
+            start_step: step,
+            examples: data.examples.len(),
+            truncated: data.truncated,
+            trainable_parameters: trainable,
+            device: device::describe(&device),
+        });
+
+        if data.truncated > 0 {
+            self.emit(TrainEvent::Warning {
+                step,
+                message: format!(
+                    "{} of {} records were cut at max_seq_length {}",
+                    data.truncated,
+                    data.examples.len(),
+                    config.max_seq_length
+                ),
+            });
+        }
+        loaded.model.adapters().set_training(true);
+        let started = Instant::now();
+        let mut stop_requested = false;
+        while step < plan.total_steps && !stop_requested {
+            if self.cancel.load(Ordering::Relaxed) {
+                bail!("cancelled at step {step}");
+            }
+            let step_started = Instant::now();
+            let lr = plan.schedule.lr_at(step);
+            optimizer.set_lr(lr);
+            let batches: Vec<_> = (0..config.gradient_accumulation_steps)
+                .map(|k| plan.micro_batch(step * config.gradient_accumulation_steps + k))
+                .collect();
+            let window_tokens: usize = batches
+                .iter()
+                .map(|b| b.iter().map(|&i| data.examples[i].loss_tokens()).sum::<usize>())
+                .sum();
+            let mut grads: Option<GradStore> = None;
+            let (mut loss_sum, mut tokens) = (0f64, 0usize);
+            for (k, indices) in batches.iter().enumerate() {
+                let micro_index = step * config.gradient_accumulation_steps + k;
+                loaded
+                    .model
+                    .adapters()
+                    .set_dropout_seed(mix_seed(config.seed, micro_index as u64));
+                let examples: Vec<_> = indices.iter().map(|&i| &data.examples[i]).collect();
+                let batch = collate(&examples, pad_id, &device)?;
+                if batch.loss_tokens == 0 {
+                    continue; // every reply was cut off by max_seq_length
+                }
+                let logits = loaded.model.forward(&batch.input_ids, 0, None)?;
+                let mean = causal_lm_loss(&logits, &batch.labels)?;
+                // Token-weighted over the accumulation window, as transformers does.
+                let weight = batch.loss_tokens as f64 / window_tokens.max(1) as f64;
+                let scaled = (mean * weight)?;
+                loss_sum += scaled
+                    .to_dtype(candle_core::DType::F64)?
+                    .to_scalar::<f64>()?;
+                tokens += batch.tokens;
+                let g = scaled.backward()?;
+                grads = Some(match grads {
+                    None => g,
+                    Some(acc) => add_grads(acc, &g, &vars)?,
+                });
+            }
+            if !loss_sum.is_finite() {
+                bail!(
+                    "the loss became {loss_sum} at step {}; stopped, the last good checkpoint is kept \
+                     (try a lower learning_rate)",
+                    step + 1
+                );
+            }
+            let mut grads = grads.context("no micro-batches")?;
+            let grad_norm = clip_grad_norm(&mut grads, &vars, config.max_grad_norm)?;
+            optimizer.step(&grads)?;
+            step += 1;
+            losses.push(loss_sum);
+            if step % config.logging_steps == 0 || step == plan.total_steps {
+                self.emit(TrainEvent::Step {
+                    step,
+                    epoch: plan.epoch_at(step),
+                    loss: loss_sum,
+                    lr,
+                    grad_norm,
+                    tokens_per_s: tokens as f64 / step_started.elapsed().as_secs_f64(),
+                    elapsed_s: started.elapsed().as_secs_f64(),
+                });
+            }
+            let mut save_now = step % config.save_steps == 0 && step < plan.total_steps;
+            loop {
+                match self.commands.try_recv() {
+                    Ok(TrainCommand::SaveNow) => save_now = true,
+                    Ok(TrainCommand::Stop) => {
+                        stop_requested = true;
+                        save_now = true;
+                    }
+                    Ok(TrainCommand::Pause) => {
+                        if self.wait_for_resume()? {
+                            stop_requested = true;
+                            save_now = true;
+                        }
+                    }
+                    Ok(TrainCommand::Resume) => {}
+                    Err(_) => break,
+                }
+            }
+            if save_now {
+                self.checkpoint(&loaded, &config, &optimizer, step, &losses)?;
+            }
+        }
+        loaded.model.adapters().set_training(false);
+        let final_dir = config.output_dir.join("adapter");
+        save_adapter(
+            &loaded.model,
+            &lora,
+            base_name(&config).as_deref(),
+            &final_dir,
+        )?;
+        self.checkpoint(&loaded, &config, &optimizer, step, &losses)?;
+        Ok(Done {
+            message: format!(
+                "{} at step {step}; adapter in {}",
+                if stop_requested {
+                    "stopped"
+                } else {
+                    "finished"
+                },
+                final_dir.display()
+            ),
+            output_dir: config.output_dir.display().to_string(),
+            adapter: final_dir.display().to_string(),
+        })
+    }
+
+    /// Blocks while paused. Returns true when told to stop instead of resuming.
+    fn wait_for_resume(&mut self) -> Result<bool> {
+        loop {
+            if self.cancel.load(Ordering::Relaxed) {
+                return Ok(true);
+            }
+            match self
+                .commands
+                .recv_timeout(std::time::Duration::from_millis(200))
+            {
+                Ok(TrainCommand::Resume) => return Ok(false),
+                Ok(TrainCommand::Stop) => return Ok(true),
+                Ok(_) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(true),
+            }
+        }
+    }
+
+    fn checkpoint(
+        &mut self,
+        loaded: &LoadedModel,
+        config: &RunConfig,
+        optimizer: &AdamW,
+        step: usize,
+        losses: &[f64],
+    ) -> Result<PathBuf> {
+        let dir = config.output_dir.join(format!("checkpoint-{step}"));
+        let adapter_tmp = config.output_dir.join(format!(".adapter-{step}"));
+        save_adapter(
+            &loaded.model,
+            &config.lora(),
+            base_name(config).as_deref(),
+            &adapter_tmp,
+        )?;
+        let state = TrainerState {
+            global_step: step,
+            config: config.clone(),
+            losses: losses.to_vec(),
+        };
+        let result = write_dir_atomically(&dir, |tmp| {
+            for entry in std::fs::read_dir(&adapter_tmp)? {
+                let entry = entry?;
+                std::fs::rename(entry.path(), tmp.join(entry.file_name()))?;
+            }
+            candle_core::safetensors::save(&optimizer.state_tensors(), tmp.join(OPTIMIZER_FILE))?;
+            std::fs::write(tmp.join(STATE_FILE), serde_json::to_string_pretty(&state)?)?;
+            Ok(())
+        });
+        let _ = std::fs::remove_dir_all(&adapter_tmp);
+        result?;
+        self.emit(TrainEvent::Checkpoint {
+            step,
+            path: dir.display().to_string(),
+        });
+        Ok(dir)
+    }
+}
+
+fn base_name(config: &RunConfig) -> Option<String> {
+    Some(if config.model_name.is_empty() {
+        crate::model::fetch::DEFAULT_MODEL_FILE.to_string()
+    } else {
+        config.model_name.clone()
+    })
+}
+
+fn read_state(dir: &Path) -> Result<TrainerState> {
+    let path = dir.join(STATE_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{}: cannot read (is this a checkpoint folder?)",
+            path.display()
+        )
+    })?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not a trainer state", path.display()))
+}
+
+fn add_grads(mut acc: GradStore, more: &GradStore, vars: &[Var]) -> Result<GradStore> {
+    for v in vars {
+        if let Some(g) = more.get(v) {
+            let sum = match acc.remove(v) {
+                Some(a) => (a + g)?,
+                None => g.clone(),
+            };
+            acc.insert(v, sum);
+        }
+    }
+    Ok(acc)
+}
+
+/// The order of micro-batches over the whole run, and the schedule.
+struct Plan {
+    /// The batch order of the epoch last asked for.
+    cached: Option<(usize, Vec<Vec<usize>>)>,
+    batches_per_epoch: usize,
+    accumulation: usize,
+    total_steps: usize,
+    schedule: LrSchedule,
+    lengths: Vec<usize>,
+    batch_size: usize,
+    group_by_length: bool,
+    seed: u64,
+}
+
+impl Plan {
+    fn new(config: &RunConfig, data: &TokenizedDataset) -> Self {
+        let lengths: Vec<usize> = data.examples.iter().map(|e| e.input_ids.len()).collect();
+        let bs = config.per_device_train_batch_size;
+        let batches_per_epoch = lengths.len().div_ceil(bs).max(1);
+        let accumulation = config.gradient_accumulation_steps;
+        let total_steps = config.max_steps.unwrap_or_else(|| {
+            ((config.num_train_epochs * batches_per_epoch as f64) / accumulation as f64).ceil()
+                as usize
+        });
+        let warmup = config
+            .warmup_steps
+            .unwrap_or_else(|| warmup_steps_from_ratio(config.warmup_ratio, total_steps));
+        Self {
+            cached: None,
+            batches_per_epoch,
+            accumulation,
+            total_steps,
+            schedule: LrSchedule {
+                kind: config.lr_scheduler_type,
+                base_lr: config.learning_rate,
+                warmup_steps: warmup,
+                total_steps,
+            },
+            lengths,
+            batch_size: bs,
+            group_by_length: config.group_by_length,
+            seed: config.seed,
+        }
+    }
+
+    /// Example indices of the `index`-th micro-batch of the run (epochs follow each other).
+    fn micro_batch(&mut self, index: usize) -> Vec<usize> {
+        let epoch = index / self.batches_per_epoch;
+        if self.cached.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            let order = batch_order(
+                &self.lengths,
+                self.batch_size,
+                self.group_by_length,
+                self.seed,
+                epoch,
+            );
+            self.cached = Some((epoch, order));
+        }
+        let (_, order) = self.cached.as_ref().expect("cached just above");
+        order[index % self.batches_per_epoch].clone()
+    }
+
+    fn epoch_at(&self, step: usize) -> f64 {
+        (step * self.accumulation) as f64 / self.batches_per_epoch as f64
+    }
+}

@@ -1,0 +1,162 @@
+//! The trainer thread on the default model, on the CPU: a few real SFT steps, events,
+//! checkpoints in PEFT format, and resume giving the same losses as an uninterrupted run.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use tunelab::config::RunConfig;
+use tunelab::device::DeviceChoice;
+use tunelab::train::events::{read_events, TrainEvent};
+use tunelab::train::schedule::ScheduleKind;
+use tunelab::train::trainer::{spawn, Start};
+
+const RECORDS: [(&str, &str); 6] = [
+    (
+        "Gaming session for +4915112345678 to 203.0.113.9 for 20 minutes",
+        r#"{"device":{"phoneNumber":"+4915112345678"},"applicationServer":{"ipv4Address":"203.0.113.9"},"qosProfile":"QOS_E","duration":1200}"#,
+    ),
+    (
+        "What does BOP stand for?",
+        "BOP stands for Blowout Preventer.",
+    ),
+    (
+        "Video call boost for +447700900123 to 198.51.100.7, one hour",
+        r#"{"device":{"phoneNumber":"+447700900123"},"applicationServer":{"ipv4Address":"198.51.100.7"},"qosProfile":"QOS_L","duration":3600}"#,
+    ),
+    (
+        "What is an ROV?",
+        "A Remotely Operated Vehicle used for subsea work.",
+    ),
+    (
+        "Sensor telemetry for +33612345678 to 192.0.2.44 for 90 seconds",
+        r#"{"device":{"phoneNumber":"+33612345678"},"applicationServer":{"ipv4Address":"192.0.2.44"},"qosProfile":"QOS_M","duration":90}"#,
+    ),
+    ("Expand DP on a drillship.", "Dynamic Positioning."),
+];
+
+fn config(dir: &Path) -> RunConfig {
+    let train = dir.join("train.jsonl");
+    let lines: Vec<String> = RECORDS
+        .iter()
+        .map(|(p, c)| serde_json::json!({"prompt": p, "completion": c}).to_string())
+        .collect();
+    std::fs::write(&train, lines.join("\n")).unwrap();
+    RunConfig {
+        model_name: common::default_gguf().display().to_string(),
+        train_file: train,
+        output_dir: dir.join("run"),
+        system_prompt: Some("Answer briefly.".into()),
+        max_steps: Some(4),
+        per_device_train_batch_size: 2,
+        learning_rate: 1e-3,
+        warmup_steps: Some(1),
+        lr_scheduler_type: ScheduleKind::Cosine,
+        lora_r: 4,
+        lora_alpha: 8.0,
+        lora_dropout: 0.1,
+        logging_steps: 1,
+        save_steps: 2,
+        max_seq_length: 64,
+        seed: 7,
+        ..RunConfig::default()
+    }
+}
+
+/// Runs to the end; returns (step, loss) pairs and the final event.
+fn run(start: Start) -> (Vec<(usize, f64)>, TrainEvent) {
+    let handle = spawn(start, DeviceChoice::Cpu).unwrap();
+    let mut losses = Vec::new();
+    let mut last = None;
+    for event in handle.events.iter() {
+        if let TrainEvent::Step { step, loss, .. } = &event {
+            losses.push((*step, *loss));
+        }
+        last = Some(event);
+    }
+    handle.join();
+    (losses, last.expect("no events"))
+}
+
+fn finished_ok(event: &TrainEvent) -> PathBuf {
+    match event {
+        TrainEvent::Finished {
+            ok: true,
+            adapter: Some(a),
+            ..
+        } => PathBuf::from(a),
+        other => panic!("run failed: {other:?}"),
+    }
+}
+
+#[test]
+fn trains_checkpoints_and_resumes_to_the_same_losses() {
+    let dir = common::scratch_dir("trainer_resume");
+    let config = config(&dir);
+    let (losses, last) = run(Start::Fresh(Box::new(config.clone())));
+    let adapter = finished_ok(&last);
+    assert_eq!(
+        losses.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert!(
+        losses.iter().all(|(_, l)| l.is_finite() && *l > 0.0),
+        "{losses:?}"
+    );
+    assert!(
+        losses[3].1 < losses[0].1,
+        "the loss did not fall: {losses:?}"
+    );
+    for file in ["adapter_config.json", "adapter_model.safetensors"] {
+        assert!(adapter.join(file).is_file(), "{file} missing");
+    }
+    let tensors = candle_core::safetensors::load(
+        adapter.join("adapter_model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(tensors.len(), 30 * 7 * 2);
+    assert!(tensors.contains_key("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"));
+
+    let events = read_events(&config.output_dir.join("events.jsonl")).unwrap();
+    assert!(matches!(
+        events.first(),
+        Some(TrainEvent::Started { total_steps: 4, .. })
+    ));
+    let checkpoints: Vec<usize> = events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Checkpoint { step, .. } => Some(*step),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(checkpoints, vec![2, 4]);
+
+    // Resume from step 2: steps 3 and 4 must repeat exactly (data order, dropout masks,
+    // optimiser moments and schedule all restored).
+    let (resumed, last) = run(Start::Resume(config.output_dir.join("checkpoint-2"), None));
+    finished_ok(&last);
+    assert_eq!(
+        resumed.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![3, 4]
+    );
+    for ((s, a), (_, b)) in resumed.iter().zip(&losses[2..]) {
+        assert!(
+            (a - b).abs() < 1e-6,
+            "step {s}: resumed loss {a} vs uninterrupted {b}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_train_file_finishes_with_a_clear_error() {
+    let dir = common::scratch_dir("trainer_missing");
+    let mut config = config(&dir);
+    config.train_file = dir.join("nope.jsonl");
+    let (_, last) = run(Start::Fresh(Box::new(config)));
+    match last {
+        TrainEvent::Finished {
+            ok: false, message, ..
+        } => assert!(message.contains("nope.jsonl"), "{message}"),
+        other => panic!("expected a failed finish, got {other:?}"),
+    }
+}
