@@ -15,8 +15,8 @@ use tunelab::train::optim::{clip_grad_norm, AdamW, AdamWParams};
 fn tiny() -> Llama {
     let dir = common::fixture("lora_tiny/base");
     let config = LlamaConfig::from_hf_json(&dir.join("config.json")).unwrap();
-    let store = SafetensorsStore::open(&dir, &Device::Cpu).unwrap();
-    Llama::load(&store, config, &Device::Cpu).unwrap()
+    let store = SafetensorsStore::open_as(&dir, &common::device(), DType::F32).unwrap();
+    Llama::load(&store, config, &common::device()).unwrap()
 }
 
 fn max_abs(t: &Tensor) -> f32 {
@@ -25,7 +25,7 @@ fn max_abs(t: &Tensor) -> f32 {
 
 #[test]
 fn forward_is_x_times_w_plus_scaled_ba() {
-    let dev = Device::Cpu;
+    let dev = common::device();
     let w = Tensor::randn(0f32, 1.0, (24, 32), &dev).unwrap();
     let config = LoraConfig {
         r: 4,
@@ -71,8 +71,8 @@ fn batch() -> (Tensor, Tensor) {
     let ids: Vec<Vec<u32>> = serde_json::from_value(r["batch"]["input_ids"].clone()).unwrap();
     let labels: Vec<Vec<i64>> = serde_json::from_value(r["batch"]["labels"].clone()).unwrap();
     (
-        Tensor::new(ids, &Device::Cpu).unwrap(),
-        Tensor::new(labels, &Device::Cpu).unwrap(),
+        Tensor::new(ids, &common::device()).unwrap(),
+        Tensor::new(labels, &common::device()).unwrap(),
     )
 }
 

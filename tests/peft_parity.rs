@@ -27,8 +27,13 @@ fn reference() -> serde_json::Value {
 
 fn base_model() -> Llama {
     let config = LlamaConfig::from_hf_json(&dir().join("base/config.json")).unwrap();
-    let store = SafetensorsStore::open(&dir().join("base"), &Device::Cpu).unwrap();
-    Llama::load(&store, config, &Device::Cpu).unwrap()
+    let store = SafetensorsStore::open_as(
+        &dir().join("base"),
+        &common::device(),
+        candle_core::DType::F32,
+    )
+    .unwrap();
+    Llama::load(&store, config, &common::device()).unwrap()
 }
 
 fn tuned_model() -> Llama {
@@ -42,8 +47,8 @@ fn batch() -> (Tensor, Tensor) {
     let ids: Vec<Vec<u32>> = serde_json::from_value(r["batch"]["input_ids"].clone()).unwrap();
     let labels: Vec<Vec<i64>> = serde_json::from_value(r["batch"]["labels"].clone()).unwrap();
     (
-        Tensor::new(ids, &Device::Cpu).unwrap(),
-        Tensor::new(labels, &Device::Cpu).unwrap(),
+        Tensor::new(ids, &common::device()).unwrap(),
+        Tensor::new(labels, &common::device()).unwrap(),
     )
 }
 
@@ -99,7 +104,7 @@ fn lora_vars(model: &Llama) -> Vec<(String, Var)> {
 }
 
 fn load(name: &str) -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(dir().join(name), &Device::Cpu).unwrap()
+    candle_core::safetensors::load(dir().join(name), &common::device()).unwrap()
 }
 
 #[test]

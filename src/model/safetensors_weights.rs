@@ -17,6 +17,16 @@ pub struct SafetensorsStore {
 impl SafetensorsStore {
     /// Maps every `*.safetensors` file of `folder`. Weights load as bf16 on CUDA, f32 on CPU.
     pub fn open(folder: &Path, device: &Device) -> Result<Self> {
+        let dtype = if device.is_cuda() {
+            DType::BF16
+        } else {
+            DType::F32
+        };
+        Self::open_as(folder, device, dtype)
+    }
+
+    /// The same, with weights and activations in `dtype`.
+    pub fn open_as(folder: &Path, device: &Device, dtype: DType) -> Result<Self> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
             .with_context(|| format!("{}: cannot read folder", folder.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -33,11 +43,6 @@ impl SafetensorsStore {
                 folder.display()
             )
         })?;
-        let dtype = if device.is_cuda() {
-            DType::BF16
-        } else {
-            DType::F32
-        };
         Ok(Self {
             files,
             tensors,

@@ -242,7 +242,11 @@ impl Run {
                 .collect();
             let window_tokens: usize = batches
                 .iter()
-                .map(|b| b.iter().map(|&i| data.examples[i].loss_tokens()).sum::<usize>())
+                .map(|b| {
+                    b.iter()
+                        .map(|&i| data.examples[i].loss_tokens())
+                        .sum::<usize>()
+                })
                 .sum();
             let mut grads: Option<GradStore> = None;
             let (mut loss_sum, mut tokens) = (0f64, 0usize);

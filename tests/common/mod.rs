@@ -6,6 +6,17 @@ use std::sync::OnceLock;
 use tunelab::model::source::LocalModel;
 use tunelab::model::{fetch, LoadedModel};
 
+/// The device tests run on: the CPU, or CUDA when TUNELAB_TEST_DEVICE=cuda (on a GPU machine,
+/// with a binary built with `--features cuda`).
+pub fn device() -> candle_core::Device {
+    match std::env::var("TUNELAB_TEST_DEVICE").as_deref() {
+        Ok("cuda") => {
+            candle_core::Device::new_cuda(0).expect("TUNELAB_TEST_DEVICE=cuda but no CUDA device")
+        }
+        _ => candle_core::Device::Cpu,
+    }
+}
+
 /// The default GGUF, fetched into the cache if this machine lacks it.
 pub fn default_gguf() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
