@@ -3,7 +3,7 @@
 
 mod common;
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Tensor, Var};
 use tunelab::model::config::LlamaConfig;
 use tunelab::model::linear::{BaseWeight, Linear};
 use tunelab::model::lora::{init_rng, AdapterSwitch, LoraConfig, LoraLayer};

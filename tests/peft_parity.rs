@@ -5,7 +5,7 @@
 mod common;
 
 use candle_core::quantized::GgmlDType;
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Tensor, Var};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use tunelab::model::config::LlamaConfig;
