@@ -15,7 +15,7 @@ use tunelab::model::{KvCache, LoadedModel};
 const MAX_ABS_DIFF: f32 = 2e-3;
 
 fn last_logits(model: &LoadedModel, ids: &[u32]) -> Vec<f32> {
-    let input = Tensor::new(ids, &Device::Cpu)
+    let input = Tensor::new(ids, model.model.device())
         .unwrap()
         .unsqueeze(0)
         .unwrap();
@@ -30,7 +30,7 @@ fn greedy(model: &LoadedModel, ids: &[u32], n: usize) -> Vec<u32> {
     let mut offset = 0;
     let mut out = Vec::new();
     while out.len() < n {
-        let t = Tensor::new(input.as_slice(), &Device::Cpu)
+        let t = Tensor::new(input.as_slice(), model.model.device())
             .unwrap()
             .unsqueeze(0)
             .unwrap();

@@ -26,15 +26,30 @@ fn tokens_labels_and_loss_match_transformers() {
             prompt: r["prompt"].as_str().unwrap().into(),
             completion: r["completion"].as_str().unwrap().into(),
         };
-        let ex = tokenize_record(&record, &model.template, &model.tokenizer, Some(system), 4096).unwrap();
+        let ex = tokenize_record(
+            &record,
+            &model.template,
+            &model.tokenizer,
+            Some(system),
+            4096,
+        )
+        .unwrap();
         let n = ex.input_ids.len();
         assert_eq!(ex.input_ids, expected_ids[i][..n], "record {i}: ids");
         assert_eq!(ex.labels, expected_labels[i][..n], "record {i}: labels");
-        assert!(expected_labels[i][n..].iter().all(|&l| l == -100), "record {i}: only padding follows");
+        assert!(
+            expected_labels[i][n..].iter().all(|&l| l == -100),
+            "record {i}: only padding follows"
+        );
         examples.push(ex);
     }
     let refs: Vec<_> = examples.iter().collect();
-    let batch = collate(&refs, f["pad_id"].as_u64().unwrap() as u32, &common::device()).unwrap();
+    let batch = collate(
+        &refs,
+        f["pad_id"].as_u64().unwrap() as u32,
+        &common::device(),
+    )
+    .unwrap();
     assert_eq!(batch.input_ids.to_vec2::<u32>().unwrap(), expected_ids);
     assert_eq!(batch.loss_tokens as u64, f["loss_tokens"].as_u64().unwrap());
     let logits = model.model.forward(&batch.input_ids, 0, None).unwrap();
@@ -42,5 +57,8 @@ fn tokens_labels_and_loss_match_transformers() {
     let ours = loss.to_scalar::<f32>().unwrap() as f64;
     let theirs = f["loss"].as_f64().unwrap();
     eprintln!("SFT loss: ours {ours}, transformers {theirs}");
-    assert!((ours - theirs).abs() < MAX_ABS_DIFF, "ours {ours} vs transformers {theirs}");
+    assert!(
+        (ours - theirs).abs() < MAX_ABS_DIFF,
+        "ours {ours} vs transformers {theirs}"
+    );
 }

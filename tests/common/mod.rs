@@ -31,7 +31,7 @@ pub fn default_gguf() -> PathBuf {
 pub fn default_model() -> &'static LoadedModel {
     static MODEL: OnceLock<LoadedModel> = OnceLock::new();
     MODEL.get_or_init(|| {
-        LoadedModel::load_local(LocalModel::Gguf(default_gguf()), &candle_core::Device::Cpu)
+        LoadedModel::load_local(LocalModel::Gguf(default_gguf()), &device())
             .expect("loading the default model")
     })
 }
