@@ -123,7 +123,7 @@ impl RunConfig {
         config.resolve_paths(base);
         config
             .validate()
-            .with_context(|| format!("{}", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
         Ok(config)
     }
 
@@ -251,9 +251,7 @@ mod tests {
             "bad.toml",
             "train_file = \"a\"\nlora_target_modules = [\"qproj\"]\n",
         );
-        assert!(RunConfig::load(&bad)
-            .unwrap_err()
-            .to_string()
-            .contains("'qproj' is not a module"));
+        let err = RunConfig::load(&bad).unwrap_err().to_string();
+        assert!(err.contains("'qproj' is not a module"), "{err}");
     }
 }
