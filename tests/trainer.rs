@@ -6,9 +6,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use tunelab::config::RunConfig;
 use tunelab::device::DeviceChoice;
-use tunelab::train::events::{read_events, TrainEvent};
+use tunelab::train::events::{read_events, TrainCommand, TrainEvent};
 use tunelab::train::schedule::ScheduleKind;
-use tunelab::train::trainer::{spawn, Start};
+use tunelab::train::trainer::{explain_failure, spawn, Start};
 
 const RECORDS: [(&str, &str); 6] = [
     (
@@ -62,19 +62,40 @@ fn config(dir: &Path) -> RunConfig {
     }
 }
 
+/// Runs to the end, sending `commands` at once (the trainer reads them after its first step);
+/// returns every event.
+fn run_with(start: Start, commands: &[TrainCommand]) -> Vec<TrainEvent> {
+    let handle = spawn(start, DeviceChoice::Cpu).unwrap();
+    for c in commands {
+        handle.send(*c);
+    }
+    let events: Vec<TrainEvent> = handle.events.iter().collect();
+    handle.join();
+    events
+}
+
 /// Runs to the end; returns (step, loss) pairs and the final event.
 fn run(start: Start) -> (Vec<(usize, f64)>, TrainEvent) {
-    let handle = spawn(start, DeviceChoice::Cpu).unwrap();
-    let mut losses = Vec::new();
-    let mut last = None;
-    for event in handle.events.iter() {
-        if let TrainEvent::Step { step, loss, .. } = &event {
-            losses.push((*step, *loss));
-        }
-        last = Some(event);
-    }
-    handle.join();
-    (losses, last.expect("no events"))
+    let events = run_with(start, &[]);
+    let losses = events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Step { step, loss, .. } => Some((*step, *loss)),
+            _ => None,
+        })
+        .collect();
+    (losses, events.last().cloned().expect("no events"))
+}
+
+fn steps_of(events: &[TrainEvent], want_checkpoints: bool) -> Vec<usize> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Step { step, .. } if !want_checkpoints => Some(*step),
+            TrainEvent::Checkpoint { step, .. } if want_checkpoints => Some(*step),
+            _ => None,
+        })
+        .collect()
 }
 
 fn finished_ok(event: &TrainEvent) -> PathBuf {
@@ -159,4 +180,99 @@ fn a_missing_train_file_finishes_with_a_clear_error() {
         } => assert!(message.contains("nope.jsonl"), "{message}"),
         other => panic!("expected a failed finish, got {other:?}"),
     }
+}
+
+#[test]
+fn save_now_and_stop_take_effect_between_steps() {
+    let dir = common::scratch_dir("trainer_stop");
+    let mut config = config(&dir);
+    config.save_steps = 100;
+    let events = run_with(
+        Start::Fresh(Box::new(config.clone())),
+        &[TrainCommand::SaveNow, TrainCommand::Stop],
+    );
+    assert_eq!(steps_of(&events, false), vec![1]);
+    assert_eq!(
+        steps_of(&events, true),
+        vec![1],
+        "one checkpoint, at step 1"
+    );
+    assert!(config
+        .output_dir
+        .join("checkpoint-1/optimizer.safetensors")
+        .is_file());
+    match events.last() {
+        Some(TrainEvent::Finished {
+            ok: true, message, ..
+        }) => assert!(message.contains("stopped at step 1"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn pause_then_resume_runs_to_the_end_and_eval_loss_is_reported() {
+    let dir = common::scratch_dir("trainer_pause");
+    let mut config = config(&dir);
+    config.eval_file = Some(config.train_file.clone());
+    config.eval_steps = Some(2);
+    let events = run_with(
+        Start::Fresh(Box::new(config)),
+        &[TrainCommand::Pause, TrainCommand::Resume],
+    );
+    assert_eq!(steps_of(&events, false), vec![1, 2, 3, 4]);
+    let evals: Vec<(usize, f64)> = events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Eval { step, metrics } => Some((*step, metrics["eval_loss"])),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        evals.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![2, 4]
+    );
+    assert!(
+        evals.iter().all(|(_, l)| l.is_finite() && *l > 0.0),
+        "{evals:?}"
+    );
+}
+
+#[test]
+fn a_diverging_run_stops_naming_the_step_and_keeps_the_last_checkpoint() {
+    let dir = common::scratch_dir("trainer_nan");
+    let mut config = config(&dir);
+    config.learning_rate = 1e30;
+    config.warmup_steps = Some(0);
+    config.save_steps = 1;
+    let events = run_with(Start::Fresh(Box::new(config.clone())), &[]);
+    let Some(TrainEvent::Finished {
+        ok: false, message, ..
+    }) = events.last()
+    else {
+        panic!("expected a failed finish: {:?}", events.last());
+    };
+    assert!(
+        message.contains("the loss became") && message.contains("last good checkpoint"),
+        "{message}"
+    );
+    let saved = steps_of(&events, true);
+    let last = *saved.last().expect("a checkpoint before the divergence");
+    assert!(
+        message.contains(&format!("at step {}", last + 1)),
+        "{message}"
+    );
+    assert!(config
+        .output_dir
+        .join(format!("checkpoint-{last}/adapter_model.safetensors"))
+        .is_file());
+}
+
+#[test]
+fn out_of_memory_becomes_advice() {
+    let msg = explain_failure("DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")");
+    assert!(
+        msg.contains("lower per_device_train_batch_size or max_seq_length"),
+        "{msg}"
+    );
+    assert_eq!(explain_failure("file missing"), "file missing");
 }

@@ -227,6 +227,11 @@ impl Llama {
         self.dtype
     }
 
+    /// Runs the hidden states in `dtype` (bf16 for training on CUDA); weights are unchanged.
+    pub fn set_activation_dtype(&mut self, dtype: DType) {
+        self.dtype = dtype;
+    }
+
     /// Turns every LoRA adapter on or off, and dropout on or off.
     pub fn adapters(&self) -> &AdapterSwitch {
         &self.adapters

@@ -191,9 +191,16 @@ impl LoraLayer {
         self.scale
     }
 
-    /// Inverted-dropout mask (0 or 1/keep) drawn from the micro-batch's seed and this layer's id.
+    /// Inverted-dropout mask (0 or 1/keep). On the CPU it is drawn from the micro-batch's seed
+    /// and this layer's id; on CUDA from the device generator, which the trainer seeds per
+    /// micro-batch (the CPU generator cannot be seeded, and a host-drawn mask would have to be
+    /// copied to the GPU for every layer).
     fn dropout_mask(&self, x: &Tensor) -> Result<Tensor> {
         let keep = 1.0 - self.dropout;
+        if x.device().is_cuda() {
+            let r = Tensor::rand(0f32, 1f32, x.shape(), x.device())?;
+            return Ok((r.ge(self.dropout as f32)?.to_dtype(DType::F32)? * (1.0 / keep))?);
+        }
         let mut rng = StdRng::seed_from_u64(mix_seed(self.switch.dropout_seed(), self.id));
         let mask: Vec<f32> = (0..x.elem_count())
             .map(|_| {

@@ -90,11 +90,17 @@ pub fn spawn(start: Start, device: DeviceChoice) -> Result<TrainerHandle> {
                 commands: command_rx,
                 cancel: flag,
                 log: None,
+                pending_warning: None,
             };
             let outcome = run.train(start, device);
             let (ok, message, output_dir, adapter) = match outcome {
                 Ok(done) => (true, done.message, done.output_dir, Some(done.adapter)),
-                Err(e) => (false, format!("{e:#}"), String::new(), None),
+                Err(e) => (
+                    false,
+                    explain_failure(&format!("{e:#}")),
+                    String::new(),
+                    None,
+                ),
             };
             run.emit(TrainEvent::Finished {
                 ok,
@@ -123,6 +129,8 @@ struct Run {
     commands: Receiver<TrainCommand>,
     cancel: Arc<AtomicBool>,
     log: Option<EventLog>,
+    /// A warning found before the events log exists, emitted after Started.
+    pending_warning: Option<String>,
 }
 
 impl Run {
@@ -157,6 +165,10 @@ impl Run {
         let mut loaded = LoadedModel::load(&source, &device, &mut |_| {})?;
         // A dense (safetensors) base becomes a 4-bit base: QLoRA.
         loaded.model.quantize_linears(GgmlDType::Q4_1)?;
+        // bf16 compute on CUDA; LoRA weights, optimiser state, norms, softmax and loss stay f32.
+        if device.is_cuda() {
+            loaded.model.set_activation_dtype(candle_core::DType::BF16);
+        }
         let lora = config.lora();
         match &resume {
             Some((dir, _)) => {
@@ -185,6 +197,27 @@ impl Run {
             .first()
             .context("the model has no end token to pad with")?;
         let mut plan = Plan::new(&config, &data);
+        let eval_data = match &config.eval_file {
+            None => None,
+            Some(path) => match load_sft_file(path).and_then(|ds| {
+                tokenize_dataset(
+                    &ds,
+                    &loaded.template,
+                    &loaded.tokenizer,
+                    config.system_prompt.as_deref(),
+                    config.max_seq_length,
+                )
+            }) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    self.pending_warning = Some(format!(
+                        "eval_file is not SFT data, so no eval loss is computed ({e:#}); \
+                         its cases are scored by `tunelab eval`"
+                    ));
+                    None
+                }
+            },
+        };
 
         let mut optimizer = AdamW::new(
             vars.clone(),
@@ -227,9 +260,13 @@ impl Run {
                 ),
             });
         }
+        if let Some(message) = self.pending_warning.take() {
+            self.emit(TrainEvent::Warning { step, message });
+        }
         loaded.model.adapters().set_training(true);
         let started = Instant::now();
         let mut stop_requested = false;
+        let mut last_saved = usize::MAX;
         while step < plan.total_steps && !stop_requested {
             if self.cancel.load(Ordering::Relaxed) {
                 bail!("cancelled at step {step}");
@@ -317,8 +354,24 @@ impl Run {
                     Err(_) => break,
                 }
             }
+            let eval_due =
+                config.eval_steps.is_some_and(|n| step % n == 0) || step == plan.total_steps;
+            if let (Some(eval), true) = (&eval_data, eval_due) {
+                let loss = eval_loss(
+                    &loaded,
+                    eval,
+                    config.per_device_train_batch_size,
+                    pad_id,
+                    &device,
+                )?;
+                self.emit(TrainEvent::Eval {
+                    step,
+                    metrics: [("eval_loss".to_string(), loss)].into(),
+                });
+            }
             if save_now {
                 self.checkpoint(&loaded, &config, &optimizer, step, &losses)?;
+                last_saved = step;
             }
         }
         loaded.model.adapters().set_training(false);
@@ -329,7 +382,9 @@ impl Run {
             base_name(&config).as_deref(),
             &final_dir,
         )?;
-        self.checkpoint(&loaded, &config, &optimizer, step, &losses)?;
+        if last_saved != step {
+            self.checkpoint(&loaded, &config, &optimizer, step, &losses)?;
+        }
         Ok(Done {
             message: format!(
                 "{} at step {step}; adapter in {}",
@@ -422,6 +477,32 @@ fn read_state(dir: &Path) -> Result<TrainerState> {
     serde_json::from_str(&text).with_context(|| format!("{}: not a trainer state", path.display()))
 }
 
+/// Mean loss over every eval token, adapters on, dropout off.
+fn eval_loss(
+    loaded: &LoadedModel,
+    data: &TokenizedDataset,
+    batch_size: usize,
+    pad_id: u32,
+    device: &candle_core::Device,
+) -> Result<f64> {
+    let switch = loaded.model.adapters();
+    switch.set_training(false);
+    let (mut total, mut tokens) = (0f64, 0usize);
+    for chunk in data.examples.chunks(batch_size) {
+        let refs: Vec<_> = chunk.iter().collect();
+        let batch = collate(&refs, pad_id, device)?;
+        if batch.loss_tokens == 0 {
+            continue;
+        }
+        let logits = loaded.model.forward(&batch.input_ids, 0, None)?.detach();
+        let mean = causal_lm_loss(&logits, &batch.labels)?.to_scalar::<f32>()? as f64;
+        total += mean * batch.loss_tokens as f64;
+        tokens += batch.loss_tokens;
+    }
+    switch.set_training(true);
+    Ok(total / tokens.max(1) as f64)
+}
+
 fn add_grads(mut acc: GradStore, more: &GradStore, vars: &[Var]) -> Result<GradStore> {
     for v in vars {
         if let Some(g) = more.get(v) {
@@ -499,5 +580,18 @@ impl Plan {
 
     fn epoch_at(&self, step: usize) -> f64 {
         (step * self.accumulation) as f64 / self.batches_per_epoch as f64
+    }
+}
+
+/// Turns a CUDA out-of-memory error into advice; other messages pass through.
+pub fn explain_failure(message: &str) -> String {
+    let lower = message.to_lowercase();
+    if lower.contains("out_of_memory") || lower.contains("out of memory") {
+        format!(
+            "the GPU ran out of memory: lower per_device_train_batch_size or max_seq_length \
+             (raise gradient_accumulation_steps to keep the effective batch); {message}"
+        )
+    } else {
+        message.to_string()
     }
 }
