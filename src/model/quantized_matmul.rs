@@ -59,14 +59,26 @@ impl CustomOp1 for QuantizedMatmul {
             Some(dot) => {
                 let data = self.weight.data()?;
                 let row_bytes = data.len() / n;
-                let mut out = vec![0f32; m * n];
-                for (xr, yr) in x.chunks(k).zip(out.chunks_mut(n)) {
-                    yr.par_chunks_mut(64).enumerate().for_each(|(c, ys)| {
-                        for (j, y) in ys.iter_mut().enumerate() {
+                // Each weight row is read once and dotted with every row of x (out is n × m,
+                // transposed at the end), so a few rows cost little more than one.
+                let mut out_t = vec![0f32; n * m];
+                out_t
+                    .par_chunks_mut(64 * m)
+                    .enumerate()
+                    .for_each(|(c, chunk)| {
+                        for (j, ys) in chunk.chunks_mut(m).enumerate() {
                             let row = c * 64 + j;
-                            *y = dot(&data[row * row_bytes..(row + 1) * row_bytes], xr);
+                            let w = &data[row * row_bytes..(row + 1) * row_bytes];
+                            for (y, xr) in ys.iter_mut().zip(x.chunks(k)) {
+                                *y = dot(w, xr);
+                            }
                         }
                     });
+                let mut out = vec![0f32; m * n];
+                for (row, ys) in out_t.chunks(m).enumerate() {
+                    for (r, y) in ys.iter().enumerate() {
+                        out[r * n + row] = *y;
+                    }
                 }
                 out
             }
@@ -124,52 +136,69 @@ fn half_at(b: &[u8], i: usize) -> f32 {
     f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
 }
 
-/// ggml block_q4_0: f16 d, 16 bytes of nibbles; element j is low nibble of byte j,
-/// element j+16 the high nibble; value = d·(q − 8).
+// The dot products keep 8 independent partial sums so the compiler can use SIMD lanes (a
+// single running float sum must stay sequential and does not vectorize).
+const LANES: usize = 8;
+
+/// Σ over one 32-element block of a(j)·x[j], in LANES partial sums.
+#[inline(always)]
+fn block_sums(x: &[f32], a: impl Fn(usize) -> f32) -> [f32; LANES] {
+    let mut s = [0f32; LANES];
+    for c in 0..32 / LANES {
+        for (l, acc) in s.iter_mut().enumerate() {
+            let j = c * LANES + l;
+            *acc += a(j) * x[j];
+        }
+    }
+    s
+}
+
+fn finish(acc: [f32; LANES]) -> f32 {
+    acc.iter().sum()
+}
+
+/// ggml block_q4_0: f16 d, 16 bytes of nibbles; element j < 16 is the low nibble of byte j,
+/// element j ≥ 16 the high nibble of byte j − 16; value = d·(q − 8).
 fn dot_q4_0(row: &[u8], x: &[f32]) -> f32 {
-    row.chunks_exact(18)
-        .zip(x.chunks_exact(32))
-        .map(|(b, xb)| {
-            let qs = &b[2..18];
-            let s: f32 = (0..16)
-                .map(|j| {
-                    ((qs[j] & 15) as f32 - 8.0) * xb[j] + ((qs[j] >> 4) as f32 - 8.0) * xb[j + 16]
-                })
-                .sum();
-            half_at(b, 0) * s
-        })
-        .sum()
+    let mut acc = [0f32; LANES];
+    for (b, xb) in row.chunks_exact(18).zip(x.chunks_exact(32)) {
+        let (d, qs) = (half_at(b, 0), &b[2..18]);
+        let s = block_sums(xb, |j| {
+            (if j < 16 { qs[j] & 15 } else { qs[j - 16] >> 4 }) as f32 - 8.0
+        });
+        for (a, v) in acc.iter_mut().zip(s) {
+            *a += d * v;
+        }
+    }
+    finish(acc)
 }
 
 /// ggml block_q4_1: f16 d, f16 m, 16 bytes of nibbles; value = d·q + m.
 fn dot_q4_1(row: &[u8], x: &[f32]) -> f32 {
-    row.chunks_exact(20)
-        .zip(x.chunks_exact(32))
-        .map(|(b, xb)| {
-            let qs = &b[4..20];
-            let (mut sq, mut sx) = (0f32, 0f32);
-            for j in 0..16 {
-                sq += (qs[j] & 15) as f32 * xb[j] + (qs[j] >> 4) as f32 * xb[j + 16];
-                sx += xb[j] + xb[j + 16];
-            }
-            half_at(b, 0) * sq + half_at(b, 2) * sx
-        })
-        .sum()
+    let mut acc = [0f32; LANES];
+    for (b, xb) in row.chunks_exact(20).zip(x.chunks_exact(32)) {
+        let (d, m, qs) = (half_at(b, 0), half_at(b, 2), &b[4..20]);
+        let s = block_sums(xb, |j| {
+            d * (if j < 16 { qs[j] & 15 } else { qs[j - 16] >> 4 }) as f32 + m
+        });
+        for (a, v) in acc.iter_mut().zip(s) {
+            *a += v;
+        }
+    }
+    finish(acc)
 }
 
 /// ggml block_q8_0: f16 d, 32 signed bytes; value = d·q.
 fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
-    row.chunks_exact(34)
-        .zip(x.chunks_exact(32))
-        .map(|(b, xb)| {
-            let s: f32 = b[2..34]
-                .iter()
-                .zip(xb)
-                .map(|(&q, &v)| q as i8 as f32 * v)
-                .sum();
-            half_at(b, 0) * s
-        })
-        .sum()
+    let mut acc = [0f32; LANES];
+    for (b, xb) in row.chunks_exact(34).zip(x.chunks_exact(32)) {
+        let (d, qs) = (half_at(b, 0), &b[2..34]);
+        let s = block_sums(xb, |j| qs[j] as i8 as f32);
+        for (a, v) in acc.iter_mut().zip(s) {
+            *a += d * v;
+        }
+    }
+    finish(acc)
 }
 
 #[cfg(test)]
