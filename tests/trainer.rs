@@ -276,3 +276,43 @@ fn out_of_memory_becomes_advice() {
     );
     assert_eq!(explain_failure("file missing"), "file missing");
 }
+
+/// Two micro-batches of one example accumulated make the same step as one batch of two: the
+/// loss is token-weighted over the accumulation window, as in transformers, so the step's loss
+/// and gradient norm agree. (The adapters after AdamW's first step are not compared: it moves
+/// each weight by about lr·sign(g), which summation-order noise can flip where g ≈ 0.)
+#[test]
+fn gradient_accumulation_equals_the_larger_batch() {
+    let first_step = |name: &str, batch: usize, accumulation: usize| {
+        let dir = common::scratch_dir(name);
+        let mut config = config(&dir);
+        config.max_steps = Some(1);
+        config.lora_dropout = 0.0;
+        config.warmup_steps = Some(0);
+        config.per_device_train_batch_size = batch;
+        config.gradient_accumulation_steps = accumulation;
+        let events = run_with(Start::Fresh(Box::new(config)), &[]);
+        events
+            .iter()
+            .find_map(|e| match e {
+                TrainEvent::Step {
+                    loss, grad_norm, ..
+                } => Some((*loss, *grad_norm)),
+                _ => None,
+            })
+            .expect("one step")
+    };
+    let (loss_a, norm_a) = first_step("accum_batch2", 2, 1);
+    let (loss_b, norm_b) = first_step("accum_micro1x2", 1, 2);
+    assert!((loss_a - loss_b).abs() < 1e-5, "loss {loss_a} vs {loss_b}");
+    assert!(
+        (norm_a - norm_b).abs() < 1e-4 * norm_a,
+        "grad norm {norm_a} vs {norm_b}"
+    );
+    // And not by accident: a different batch gives a different gradient.
+    let (_, norm_c) = first_step("accum_batch1", 1, 1);
+    assert!(
+        (norm_a - norm_c).abs() > 1e-3 * norm_a,
+        "{norm_a} vs {norm_c}"
+    );
+}
