@@ -27,6 +27,15 @@ enum Command {
     /// Fetch or describe models.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Report GPUs (through the NVIDIA driver), CPU, RAM and cache disk; exits 0 even without a GPU.
+    Hw(HwArgs),
+}
+
+#[derive(clap::Args)]
+struct HwArgs {
+    /// Print JSON (a stable schema) instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -127,12 +136,14 @@ fn run(cli: Cli) -> Result<()> {
             println!(
                 "tunelab: the workbench screens are not built yet. Try:\n  \
                  tunelab generate --prompt \"What is the capital of France?\" --temperature 0\n  \
-                 tunelab model info\n  tunelab --help"
+                 tunelab model info\n  \
+                 tunelab train --config sample_data/camara_qod/config.toml\n  tunelab --help"
             );
             Ok(())
         }
         Some(Command::Generate(args)) => run_generate(args),
         Some(Command::Train(args)) => run_train(args),
+        Some(Command::Hw(args)) => run_hw(args),
         Some(Command::Model(ModelCommand::Pull)) => {
             fetch::fetch_default_model(&mut progress)?;
             Ok(())
@@ -273,4 +284,14 @@ fn run_train(args: TrainArgs) -> Result<()> {
     }
     handle.join();
     outcome
+}
+
+fn run_hw(args: HwArgs) -> Result<()> {
+    let report = tunelab::hw::probe();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(())
 }

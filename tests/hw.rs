@@ -1,0 +1,217 @@
+//! `tunelab hw` and the hardware report. Whether an NVIDIA driver is loaded is decided
+//! independently of NVML (through /proc/driver/nvidia), so the same tests check the
+//! no-driver path on a CPU machine and the GPU path on a GPU machine.
+
+use std::process::Command;
+use tunelab::hw::{self, GpuInfo, GpuProcess, HardwareReport};
+
+/// The kernel driver publishes this file while it is loaded, with or without NVML.
+fn nvidia_driver_loaded() -> bool {
+    std::path::Path::new("/proc/driver/nvidia/version").exists()
+}
+
+fn tunelab_hw(args: &[&str], cache_home: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tunelab"))
+        .arg("hw")
+        .args(args)
+        .env("TUNELAB_HOME", cache_home)
+        .output()
+        .expect("running tunelab hw")
+}
+
+/// A cache directory that does not exist yet, under one that does: the report must find
+/// the disk through the existing parent.
+fn missing_cache_dir(test: &str) -> std::path::PathBuf {
+    std::env::temp_dir()
+        .join(format!("tunelab-hw-test-{}-{test}", std::process::id()))
+        .join("not-created")
+}
+
+#[test]
+fn probe_reports_the_driver_state_cpu_and_ram() {
+    let report = hw::probe();
+    if nvidia_driver_loaded() {
+        assert!(report.nvml.available, "{:?}", report.nvml);
+        assert!(!report.gpus.is_empty());
+        for (position, gpu) in report.gpus.iter().enumerate() {
+            assert_eq!(gpu.index as usize, position);
+            assert!(gpu.name.is_some() && gpu.uuid.is_some(), "{gpu:?}");
+            let total = gpu.memory_total_bytes.expect("memory total");
+            assert!(gpu.memory_used_bytes.unwrap() + gpu.memory_free_bytes.unwrap() <= total);
+            let capability = gpu
+                .compute_capability
+                .as_deref()
+                .expect("compute capability");
+            let (major, minor) = capability.split_once('.').expect("major.minor");
+            assert!(major.parse::<u32>().is_ok() && minor.parse::<u32>().is_ok());
+        }
+        assert!(report.driver_version.is_some());
+        let cuda = report.cuda_driver_version.as_deref().expect("cuda version");
+        assert!(cuda.split_once('.').is_some(), "{cuda}");
+    } else {
+        assert!(report.gpus.is_empty());
+        assert!(!report.nvml.available);
+        let reason = report.nvml.reason.as_deref().expect("a reason");
+        assert!(!reason.is_empty());
+        assert!(report.driver_version.is_none() && report.cuda_driver_version.is_none());
+        assert_eq!(
+            report.cpu_path_note,
+            format!("No NVIDIA GPU: {reason}; training runs on the CPU.")
+        );
+    }
+    assert!(report.cpu.cores >= 1);
+    assert!(report.memory.total_bytes.expect("MemTotal") > 0);
+    let available = report.memory.available_bytes.expect("MemAvailable");
+    assert!(available <= report.memory.total_bytes.unwrap());
+    assert_eq!(report.cuda_built, cfg!(feature = "cuda"));
+    if !report.cuda_built {
+        assert!(report.candle_cuda_devices.is_empty());
+    }
+}
+
+#[test]
+fn without_a_driver_the_reason_is_a_missing_library() {
+    if nvidia_driver_loaded() {
+        return;
+    }
+    let report = hw::probe();
+    assert_eq!(
+        report.nvml.reason.as_deref(),
+        Some("NVML library not found (no NVIDIA driver)")
+    );
+}
+
+#[test]
+fn json_round_trips_including_a_gpu() {
+    let mut report = hw::probe();
+    report.gpus.push(GpuInfo {
+        index: 7,
+        name: Some("NVIDIA H100 80GB HBM3".into()),
+        uuid: Some("GPU-00000000-0000-0000-0000-000000000000".into()),
+        memory_total_bytes: Some(85_520_809_984),
+        memory_used_bytes: Some(1 << 29),
+        memory_free_bytes: Some(85_520_809_984 - (1 << 29)),
+        utilization_percent: Some(37),
+        temperature_c: Some(41),
+        power_draw_w: Some(123.456),
+        power_limit_w: None,
+        compute_capability: Some("9.0".into()),
+        pcie_gen: Some(5),
+        pcie_width: None,
+        processes: vec![
+            GpuProcess {
+                pid: 4242,
+                used_memory_bytes: Some(1 << 29),
+            },
+            GpuProcess {
+                pid: 17,
+                used_memory_bytes: None,
+            },
+        ],
+    });
+    let json = serde_json::to_string(&report).unwrap();
+    let back: HardwareReport = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, report);
+}
+
+#[test]
+fn refresh_keeps_a_report_consistent() {
+    let mut report = hw::probe();
+    let before = report.clone();
+    hw::refresh(&mut report);
+    assert_eq!(report.gpus.len(), before.gpus.len());
+    assert_eq!(report.memory.total_bytes, before.memory.total_bytes);
+    assert!(report.memory.available_bytes.is_some());
+    assert_eq!(report.cpu, before.cpu);
+    assert_eq!(report.cache_dir, before.cache_dir);
+    for (gpu, was) in report.gpus.iter().zip(&before.gpus) {
+        assert_eq!(
+            (&gpu.uuid, gpu.memory_total_bytes),
+            (&was.uuid, was.memory_total_bytes)
+        );
+        assert!(gpu.memory_used_bytes.is_some());
+    }
+}
+
+#[test]
+fn cli_text_names_the_gpu_state_and_exits_0() {
+    let cache = missing_cache_dir("text");
+    let out = tunelab_hw(&[], &cache);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    if nvidia_driver_loaded() {
+        assert!(lines[0].starts_with("NVIDIA driver "), "{text}");
+        assert!(lines.iter().any(|l| l.starts_with("GPU 0: ")), "{text}");
+    } else {
+        assert!(
+            lines[0].starts_with("No NVIDIA GPU: ")
+                && lines[0].ends_with("training runs on the CPU."),
+            "{text}"
+        );
+        assert_eq!(
+            lines.iter().filter(|l| l.contains("NVIDIA")).count(),
+            1,
+            "{text}"
+        );
+    }
+    for label in ["CPU:", "RAM:", "Model cache:", "CUDA build:"] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(label)),
+            "{label} in\n{text}"
+        );
+    }
+    let cache_line = lines
+        .iter()
+        .find(|l| l.starts_with("Model cache:"))
+        .unwrap();
+    assert!(
+        cache_line.contains(&*cache.to_string_lossy()),
+        "{cache_line}"
+    );
+    assert!(cache_line.ends_with("GiB free)"), "{cache_line}");
+}
+
+#[test]
+fn cli_json_has_the_documented_keys_and_exits_0() {
+    let cache = missing_cache_dir("json");
+    let out = tunelab_hw(&["--json"], &cache);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut documented = vec![
+        "nvml",
+        "driver_version",
+        "cuda_driver_version",
+        "gpus",
+        "cpu",
+        "memory",
+        "cache_dir",
+        "cache_disk_free_bytes",
+        "cuda_built",
+        "candle_cuda_devices",
+        "cpu_path_note",
+    ];
+    documented.sort_unstable();
+    let mut keys = keys;
+    keys.sort_unstable();
+    assert_eq!(keys, documented);
+    assert_eq!(json["cache_dir"], cache.to_string_lossy().as_ref());
+    assert!(json["cache_disk_free_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(json["nvml"]["available"], nvidia_driver_loaded());
+    let report: HardwareReport = serde_json::from_value(json).expect("the schema");
+    assert!(report.cpu.cores >= 1);
+}
