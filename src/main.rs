@@ -254,8 +254,10 @@ fn run_train(args: TrainArgs) -> Result<()> {
                 tokens_per_s,
                 ..
             } if !args.json => {
+                let done = (step * 30).checked_div(total).unwrap_or(0).min(30);
+                let bar = format!("[{}{}]", "#".repeat(done), " ".repeat(30 - done));
                 let line = format!(
-                    "step {step}/{total}  loss {loss:.4}  lr {lr:.2e}  {tokens_per_s:.0} tok/s"
+                    "{bar} step {step}/{total}  loss {loss:.4}  lr {lr:.2e}  {tokens_per_s:.0} tok/s"
                 );
                 if live {
                     eprint!("\r{line}   ");
