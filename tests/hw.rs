@@ -215,3 +215,17 @@ fn cli_json_has_the_documented_keys_and_exits_0() {
     let report: HardwareReport = serde_json::from_value(json).expect("the schema");
     assert!(report.cpu.cores >= 1);
 }
+
+/// The peak-memory sampler reads the driver when there is one and is absent otherwise.
+#[test]
+fn peak_sampler_follows_the_driver() {
+    let sampler = tunelab::hw::peak::PeakSampler::start(0);
+    if std::path::Path::new("/proc/driver/nvidia/version").exists() {
+        let reading = sampler
+            .expect("a driver is installed, so NVML should answer")
+            .finish(0);
+        assert!(reading.peak_used_bytes >= reading.baseline_used_bytes);
+    } else {
+        assert!(sampler.is_none(), "no driver, so no memory readings");
+    }
+}

@@ -141,3 +141,9 @@ fn processes(device: &Device) -> Vec<GpuProcess> {
 fn milliwatts_to_watts(milliwatts: u32) -> f64 {
     f64::from(milliwatts) / 1000.0
 }
+
+/// Device memory in use on GPU `index` (all processes), or None without NVML.
+pub(super) fn memory_used(index: u32) -> Option<u64> {
+    let nvml = nvml().ok()?;
+    Some(nvml.device_by_index(index).ok()?.memory_info().ok()?.used)
+}

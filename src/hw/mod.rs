@@ -4,6 +4,7 @@
 //! The readable form is here; the schema and the reading are in `probe`.
 
 mod gpu;
+pub mod peak;
 mod probe;
 
 pub use probe::{

@@ -12,6 +12,7 @@ use crate::data::batch::{batch_order, collate};
 use crate::data::sft::{load_sft_file, tokenize_dataset, TokenizedDataset};
 use crate::device::{self, DeviceChoice};
 use crate::fsutil::write_dir_atomically;
+use crate::hw::peak::{PeakReading, PeakSampler};
 use crate::model::lora::mix_seed;
 use crate::model::peft::{load_adapter, save_adapter};
 use crate::model::{LoadedModel, ModelSource};
@@ -161,6 +162,12 @@ impl Run {
         config.validate()?;
         self.log = Some(EventLog::open(&config.output_dir)?);
         let device = device::open(device_choice)?;
+        // Sampled from before the model loads, so the peak minus the baseline is this run's.
+        let memory = if device.is_cuda() {
+            PeakSampler::start(0)
+        } else {
+            None
+        };
         let source = ModelSource::parse(Some(config.model_name.as_str()))?;
         let mut loaded = LoadedModel::load(&source, &device, &mut |_| {})?;
         // A dense (safetensors) base becomes a 4-bit base: QLoRA.
@@ -385,6 +392,9 @@ impl Run {
         if last_saved != step {
             self.checkpoint(&loaded, &config, &optimizer, step, &losses)?;
         }
+        if let Some(sampler) = memory {
+            write_memory_record(&config.output_dir, &sampler.finish(0))?;
+        }
         Ok(Done {
             message: format!(
                 "{} at step {step}; adapter in {}",
@@ -456,6 +466,24 @@ impl Run {
         });
         Ok(dir)
     }
+}
+
+pub const MEMORY_FILE: &str = "memory.json";
+
+/// Records the run's measured device memory in output_dir (atomically), for calibration.
+fn write_memory_record(output_dir: &Path, reading: &PeakReading) -> Result<()> {
+    let record = serde_json::json!({
+        "method": "NVML device memory in use, sampled every 100 ms",
+        "baseline_used_bytes": reading.baseline_used_bytes,
+        "peak_used_bytes": reading.peak_used_bytes,
+        "run_peak_bytes": reading.run_peak_bytes(),
+    });
+    let path = output_dir.join(MEMORY_FILE);
+    let tmp = output_dir.join(format!(".{MEMORY_FILE}.partial"));
+    std::fs::write(&tmp, serde_json::to_string_pretty(&record)?)
+        .with_context(|| format!("{}: cannot write", tmp.display()))?;
+    std::fs::rename(&tmp, &path)
+        .with_context(|| format!("{}: cannot move into place", path.display()))
 }
 
 fn base_name(config: &RunConfig) -> Option<String> {
