@@ -25,6 +25,15 @@ pub fn write_dir_atomically(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) 
     Ok(())
 }
 
+/// Writes a file through a temporary file beside it and a rename, so readers see the old
+/// content or the new, never a part.
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = sibling(path, "partial")?;
+    std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("{}: cannot move into place", path.display()))
+}
+
 /// `.NAME.TAG` next to `path`.
 fn sibling(path: &Path, tag: &str) -> Result<PathBuf> {
     let name = path.file_name().context("the path needs a final name")?;

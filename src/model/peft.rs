@@ -55,6 +55,20 @@ pub fn save_adapter(
     base_model: Option<&str>,
     dir: &Path,
 ) -> Result<()> {
+    write_dir_atomically(dir, |tmp| {
+        write_adapter_files(model, config, base_model, tmp)
+    })
+    .with_context(|| format!("{}: saving the adapter", dir.display()))
+}
+
+/// Writes adapter_config.json and adapter_model.safetensors into an existing folder (one that
+/// is being written atomically, such as a checkpoint's).
+pub fn write_adapter_files(
+    model: &Llama,
+    config: &LoraConfig,
+    base_model: Option<&str>,
+    dir: &Path,
+) -> Result<()> {
     let layers = model.lora_layers();
     if layers.is_empty() {
         bail!("the model has no LoRA adapters to save");
@@ -83,12 +97,9 @@ pub fn save_adapter(
         base_model_name_or_path: base_model.map(str::to_string),
         inference_mode: true,
     };
-    write_dir_atomically(dir, |tmp| {
-        std::fs::write(tmp.join(CONFIG_FILE), serde_json::to_string_pretty(&file)?)?;
-        candle_core::safetensors::save(&tensors, tmp.join(WEIGHTS_FILE))?;
-        Ok(())
-    })
-    .with_context(|| format!("{}: saving the adapter", dir.display()))
+    std::fs::write(dir.join(CONFIG_FILE), serde_json::to_string_pretty(&file)?)?;
+    candle_core::safetensors::save(&tensors, dir.join(WEIGHTS_FILE))?;
+    Ok(())
 }
 
 /// Reads a PEFT LoRA folder onto the model (replacing any adapters) and returns its config.

@@ -11,10 +11,10 @@ use crate::config::RunConfig;
 use crate::data::batch::{batch_order, collate};
 use crate::data::sft::{load_sft_file, tokenize_dataset, TokenizedDataset};
 use crate::device::{self, DeviceChoice};
-use crate::fsutil::write_dir_atomically;
+use crate::fsutil::{write_dir_atomically, write_file_atomically};
 use crate::hw::peak::{PeakReading, PeakSampler};
 use crate::model::lora::mix_seed;
-use crate::model::peft::{load_adapter, save_adapter};
+use crate::model::peft::{load_adapter, save_adapter, write_adapter_files};
 use crate::model::{LoadedModel, ModelSource};
 use anyhow::{bail, Context, Result};
 use candle_core::backprop::GradStore;
@@ -437,29 +437,22 @@ impl Run {
         losses: &[f64],
     ) -> Result<PathBuf> {
         let dir = config.output_dir.join(format!("checkpoint-{step}"));
-        let adapter_tmp = config.output_dir.join(format!(".adapter-{step}"));
-        save_adapter(
-            &loaded.model,
-            &config.lora(),
-            base_name(config).as_deref(),
-            &adapter_tmp,
-        )?;
         let state = TrainerState {
             global_step: step,
             config: config.clone(),
             losses: losses.to_vec(),
         };
-        let result = write_dir_atomically(&dir, |tmp| {
-            for entry in std::fs::read_dir(&adapter_tmp)? {
-                let entry = entry?;
-                std::fs::rename(entry.path(), tmp.join(entry.file_name()))?;
-            }
+        write_dir_atomically(&dir, |tmp| {
+            write_adapter_files(
+                &loaded.model,
+                &config.lora(),
+                base_name(config).as_deref(),
+                tmp,
+            )?;
             candle_core::safetensors::save(&optimizer.state_tensors(), tmp.join(OPTIMIZER_FILE))?;
             std::fs::write(tmp.join(STATE_FILE), serde_json::to_string_pretty(&state)?)?;
             Ok(())
-        });
-        let _ = std::fs::remove_dir_all(&adapter_tmp);
-        result?;
+        })?;
         self.emit(TrainEvent::Checkpoint {
             step,
             path: dir.display().to_string(),
@@ -478,12 +471,10 @@ fn write_memory_record(output_dir: &Path, reading: &PeakReading) -> Result<()> {
         "peak_used_bytes": reading.peak_used_bytes,
         "run_peak_bytes": reading.run_peak_bytes(),
     });
-    let path = output_dir.join(MEMORY_FILE);
-    let tmp = output_dir.join(format!(".{MEMORY_FILE}.partial"));
-    std::fs::write(&tmp, serde_json::to_string_pretty(&record)?)
-        .with_context(|| format!("{}: cannot write", tmp.display()))?;
-    std::fs::rename(&tmp, &path)
-        .with_context(|| format!("{}: cannot move into place", path.display()))
+    write_file_atomically(
+        &output_dir.join(MEMORY_FILE),
+        serde_json::to_string_pretty(&record)?.as_bytes(),
+    )
 }
 
 fn base_name(config: &RunConfig) -> Option<String> {
