@@ -18,6 +18,15 @@ pub enum TrainEvent {
         truncated: usize,
         trainable_parameters: usize,
         device: String,
+        /// "sft" or "dpo".
+        #[serde(default = "default_stage")]
+        stage: String,
+    },
+    /// Work before the first step that takes a while (DPO's reference log-probs), with progress.
+    Phase {
+        name: String,
+        done: usize,
+        total: usize,
     },
     Step {
         step: usize,
@@ -27,10 +36,20 @@ pub enum TrainEvent {
         grad_norm: f64,
         tokens_per_s: f64,
         elapsed_s: f64,
+        /// The stage's own figures under TRL's names (DPO: rewards/chosen, rewards/margins, …).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        metrics: BTreeMap<String, f64>,
     },
     Eval {
         step: usize,
         metrics: BTreeMap<String, f64>,
+    },
+    /// One eval prompt answered by the base model and by the model being trained.
+    Sample {
+        step: usize,
+        prompt: String,
+        base: String,
+        tuned: String,
     },
     Checkpoint {
         step: usize,
@@ -46,6 +65,10 @@ pub enum TrainEvent {
         output_dir: String,
         adapter: Option<String>,
     },
+}
+
+fn default_stage() -> String {
+    "sft".into()
 }
 
 /// Commands read between optimiser steps.

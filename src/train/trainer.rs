@@ -254,6 +254,7 @@ impl Run {
             truncated: data.truncated,
             trainable_parameters: trainable,
             device: device::describe(&device),
+            stage: "sft".into(),
         });
 
         if data.truncated > 0 {
@@ -341,6 +342,7 @@ impl Run {
                     grad_norm,
                     tokens_per_s: tokens as f64 / step_started.elapsed().as_secs_f64(),
                     elapsed_s: started.elapsed().as_secs_f64(),
+                    metrics: Default::default(),
                 });
             }
             let mut save_now = step % config.save_steps == 0 && step < plan.total_steps;
