@@ -6,12 +6,52 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// A training stage: supervised fine-tuning or preference optimisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    #[default]
+    Sft,
+    Dpo,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sft => "sft",
+            Self::Dpo => "dpo",
+        }
+    }
+}
+
+/// Keys whose values are paths, resolved against the config file's folder.
+const PATH_KEYS: [&str; 5] = [
+    "train_file",
+    "eval_file",
+    "preference_file",
+    "output_dir",
+    "init_adapter",
+];
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RunConfig {
+    /// The stage this config trains.
+    pub stage: Stage,
+    /// A pipeline: these stages in order, each in output_dir/<stage>, DPO starting from the SFT
+    /// stage's adapter. Empty means just `stage`.
+    pub stages: Vec<Stage>,
+    /// Keys that apply to one stage of a pipeline only (a `[sft]` or `[dpo]` table).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub sft: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub dpo: serde_json::Map<String, serde_json::Value>,
     /// A GGUF file, a Hugging Face folder or a Hub repo id; empty for the default model.
     pub model_name: String,
+    /// SFT data (and DPO's, when preference_file is not set).
     pub train_file: PathBuf,
+    /// DPO's preference pairs.
+    pub preference_file: Option<PathBuf>,
     pub eval_file: Option<PathBuf>,
     pub system_prompt: Option<String>,
     pub output_dir: PathBuf,
@@ -41,13 +81,29 @@ pub struct RunConfig {
     pub logging_steps: usize,
     pub save_steps: usize,
     pub eval_steps: Option<usize>,
+    /// DPO: the strength of the pull towards the reference.
+    pub beta: f64,
+    pub loss_type: crate::train::dpo::DpoLossType,
+    /// DPO sigmoid loss: the assumed share of flipped labels (conservative DPO), in [0, 0.5).
+    pub label_smoothing: f64,
+    /// DPO: weight of the chosen replies' NLL added to the loss (RPO).
+    pub rpo_alpha: Option<f64>,
+    /// A PEFT adapter folder to start from; for DPO also the reference model (base + adapter).
+    pub init_adapter: Option<PathBuf>,
+    /// DPO: the prompt keeps its last this many tokens.
+    pub max_prompt_length: Option<usize>,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
         Self {
+            stage: Stage::Sft,
+            stages: Vec::new(),
+            sft: serde_json::Map::new(),
+            dpo: serde_json::Map::new(),
             model_name: String::new(),
             train_file: PathBuf::new(),
+            preference_file: None,
             eval_file: None,
             system_prompt: None,
             output_dir: PathBuf::from("runs/run"),
@@ -75,16 +131,47 @@ impl Default for RunConfig {
             logging_steps: 10,
             save_steps: 500,
             eval_steps: None,
+            beta: 0.1,
+            loss_type: crate::train::dpo::DpoLossType::Sigmoid,
+            label_smoothing: 0.0,
+            rpo_alpha: None,
+            init_adapter: None,
+            max_prompt_length: None,
         }
     }
 }
 
 /// Every key a config may hold, for the "did you mean" hint.
 fn known_keys() -> Vec<String> {
-    match serde_json::to_value(RunConfig::default()) {
+    let mut keys = match serde_json::to_value(RunConfig::default()) {
         Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
         _ => vec![],
+    };
+    keys.extend(["sft".to_string(), "dpo".to_string()]);
+    keys
+}
+
+/// An unknown key is an error naming the nearest known one.
+fn check_keys(
+    map: &serde_json::Map<String, serde_json::Value>,
+    known: &[String],
+    path: &Path,
+    table: &str,
+) -> Result<()> {
+    for key in map.keys() {
+        if !known.contains(key) {
+            let nearest = known
+                .iter()
+                .min_by_key(|k| edit_distance(k, key))
+                .cloned()
+                .unwrap_or_default();
+            bail!(
+                "{}: unknown key '{table}{key}' (did you mean '{nearest}'?)",
+                path.display()
+            );
+        }
     }
+    Ok(())
 }
 
 impl RunConfig {
@@ -100,26 +187,29 @@ impl RunConfig {
                 .with_context(|| format!("{}: not valid TOML", path.display()))?;
             serde_json::to_value(table)?
         };
-        let serde_json::Value::Object(map) = &value else {
+        let serde_json::Value::Object(mut map) = value else {
             bail!("{}: the config must be a table of keys", path.display());
         };
         let known = known_keys();
-        for key in map.keys() {
-            if !known.contains(key) {
-                let nearest = known
-                    .iter()
-                    .min_by_key(|k| edit_distance(k, key))
-                    .cloned()
-                    .unwrap_or_default();
-                bail!(
-                    "{}: unknown key '{key}' (did you mean '{nearest}'?)",
-                    path.display()
-                );
+        check_keys(&map, &known, path, "")?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let stage_keys: Vec<String> = known
+            .iter()
+            .filter(|k| !matches!(k.as_str(), "stage" | "stages" | "sft" | "dpo"))
+            .cloned()
+            .collect();
+        for stage in ["sft", "dpo"] {
+            match map.get_mut(stage) {
+                None => {}
+                Some(serde_json::Value::Object(table)) => {
+                    check_keys(table, &stage_keys, path, &format!("{stage}."))?;
+                    resolve_path_values(table, base);
+                }
+                Some(_) => bail!("{}: '{stage}' must be a table of keys", path.display()),
             }
         }
-        let mut config: Self = serde_json::from_value(value)
+        let mut config: Self = serde_json::from_value(serde_json::Value::Object(map))
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
         config
             .validate()
@@ -137,6 +227,8 @@ impl RunConfig {
         };
         self.train_file = join(&self.train_file);
         self.eval_file = self.eval_file.as_deref().map(join);
+        self.preference_file = self.preference_file.as_deref().map(join);
+        self.init_adapter = self.init_adapter.as_deref().map(join);
         self.output_dir = join(&self.output_dir);
         let model = Path::new(&self.model_name);
         if !self.model_name.is_empty() && model.is_relative() && base.join(model).exists() {
@@ -176,8 +268,77 @@ impl RunConfig {
         if self.max_steps.is_none() && self.num_train_epochs <= 0.0 {
             bail!("num_train_epochs must be positive (or set max_steps)");
         }
+        if !(self.beta > 0.0 && self.beta.is_finite()) {
+            bail!("beta must be positive, got {}", self.beta);
+        }
+        if !(0.0..0.5).contains(&self.label_smoothing) {
+            bail!(
+                "label_smoothing must be in [0, 0.5), got {}",
+                self.label_smoothing
+            );
+        }
+        if self.label_smoothing > 0.0 && self.loss_type != crate::train::dpo::DpoLossType::Sigmoid {
+            bail!("label_smoothing applies to loss_type = \"sigmoid\" only");
+        }
+        if self.rpo_alpha.is_some_and(|a| !(a >= 0.0 && a.is_finite())) {
+            bail!("rpo_alpha must be zero or positive");
+        }
+        if self.max_prompt_length == Some(0) {
+            bail!("max_prompt_length must be at least 1");
+        }
         self.lora().targets()?;
         Ok(())
+    }
+
+    /// The data file the stage trains on.
+    pub fn data_file(&self) -> &Path {
+        match (self.stage, &self.preference_file) {
+            (Stage::Dpo, Some(file)) => file,
+            _ => &self.train_file,
+        }
+    }
+
+    /// The stages this config runs, each a complete single-stage config: a pipeline's stage
+    /// gets its table's keys, its own output_dir/<stage>, and DPO after SFT starts from (and
+    /// takes as its reference) the SFT stage's adapter unless init_adapter says otherwise.
+    pub fn stage_configs(&self) -> Result<Vec<RunConfig>> {
+        if self.stages.is_empty() {
+            let mut single = self.clone();
+            single.sft.clear();
+            single.dpo.clear();
+            return Ok(vec![single]);
+        }
+        let serde_json::Value::Object(mut base) = serde_json::to_value(self)? else {
+            bail!("a config serialises to a table");
+        };
+        for key in ["stages", "sft", "dpo"] {
+            base.remove(key);
+        }
+        let mut out: Vec<RunConfig> = Vec::new();
+        for &stage in &self.stages {
+            let overrides = match stage {
+                Stage::Sft => &self.sft,
+                Stage::Dpo => &self.dpo,
+            };
+            let mut merged = base.clone();
+            merged.extend(overrides.clone());
+            merged.insert("stage".into(), serde_json::to_value(stage)?);
+            let mut config: RunConfig = serde_json::from_value(serde_json::Value::Object(merged))
+                .map_err(|e| anyhow::anyhow!("[{}]: {e}", stage.name()))?;
+            if !overrides.contains_key("output_dir") {
+                config.output_dir = self.output_dir.join(stage.name());
+            }
+            if stage == Stage::Dpo && !overrides.contains_key("init_adapter") {
+                if let Some(sft) = out.iter().rev().find(|c| c.stage == Stage::Sft) {
+                    config.init_adapter = Some(sft.output_dir.join("adapter"));
+                }
+            }
+            config
+                .validate()
+                .map_err(|e| anyhow::anyhow!("[{}]: {e:#}", stage.name()))?;
+            out.push(config);
+        }
+        Ok(out)
     }
 
     pub fn lora(&self) -> crate::model::lora::LoraConfig {
@@ -187,6 +348,17 @@ impl RunConfig {
             lora_dropout: self.lora_dropout,
             target_modules: self.lora_target_modules.clone(),
             use_rslora: self.use_rslora,
+        }
+    }
+}
+
+/// Resolves the path-valued keys of a stage table against the config file's folder.
+fn resolve_path_values(table: &mut serde_json::Map<String, serde_json::Value>, base: &Path) {
+    for key in PATH_KEYS {
+        if let Some(serde_json::Value::String(p)) = table.get_mut(key) {
+            if Path::new(p.as_str()).is_relative() {
+                *p = base.join(p.as_str()).display().to_string();
+            }
         }
     }
 }
@@ -253,5 +425,68 @@ mod tests {
         );
         let err = RunConfig::load(&bad).unwrap_err().to_string();
         assert!(err.contains("'qproj' is not a module"), "{err}");
+    }
+
+    #[test]
+    fn a_pipeline_gives_each_stage_its_folder_keys_and_start_point() {
+        let path = write(
+            "pipeline.toml",
+            "stages = [\"sft\", \"dpo\"]\ntrain_file = \"sft.jsonl\"\npreference_file = \"pref.jsonl\"\n\
+             output_dir = \"runs/x\"\nlearning_rate = 2e-4\n[dpo]\nlearning_rate = 5e-5\nbeta = 0.2\n",
+        );
+        let dir = path.parent().unwrap();
+        let stages = RunConfig::load(&path).unwrap().stage_configs().unwrap();
+        assert_eq!(stages.len(), 2);
+        let (sft, dpo) = (&stages[0], &stages[1]);
+        assert_eq!((sft.stage, dpo.stage), (Stage::Sft, Stage::Dpo));
+        assert_eq!(sft.output_dir, dir.join("runs/x/sft"));
+        assert_eq!(dpo.output_dir, dir.join("runs/x/dpo"));
+        assert_eq!((sft.learning_rate, dpo.learning_rate), (2e-4, 5e-5));
+        assert_eq!(dpo.beta, 0.2);
+        assert_eq!(sft.init_adapter, None);
+        assert_eq!(dpo.init_adapter, Some(dir.join("runs/x/sft/adapter")));
+        assert_eq!(dpo.data_file(), dir.join("pref.jsonl"));
+        assert_eq!(sft.data_file(), dir.join("sft.jsonl"));
+
+        let typo = write(
+            "pipeline_typo.toml",
+            "stages = [\"sft\", \"dpo\"]\ntrain_file = \"a\"\n[dpo]\nbetta = 0.2\n",
+        );
+        let err = RunConfig::load(&typo).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown key 'dpo.betta' (did you mean 'beta'?)"),
+            "{err}"
+        );
+        let bad = write(
+            "bad_smoothing.toml",
+            "train_file = \"a\"\nloss_type = \"ipo\"\nlabel_smoothing = 0.1\n",
+        );
+        let err = RunConfig::load(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("label_smoothing applies to loss_type = \"sigmoid\" only"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_presets_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data");
+        for preset in ["camara_qod", "oilgas", "edu", "bgp"] {
+            let config = RunConfig::load(&root.join(preset).join("config.toml")).unwrap();
+            let stages = config.stage_configs().unwrap();
+            let expected = if matches!(preset, "camara_qod" | "oilgas") {
+                2
+            } else {
+                1
+            };
+            assert_eq!(stages.len(), expected, "{preset}");
+            for stage in &stages {
+                assert!(
+                    stage.data_file().is_file(),
+                    "{preset}: {}",
+                    stage.data_file().display()
+                );
+            }
+        }
     }
 }

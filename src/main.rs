@@ -22,7 +22,7 @@ struct Cli {
 enum Command {
     /// Generate a reply to one prompt, streamed to stdout.
     Generate(GenerateArgs),
-    /// Train a LoRA adapter (SFT) on a 4-bit base from a config file, without the workbench.
+    /// Train a LoRA adapter (SFT, DPO, or SFT then DPO) on a 4-bit base from a config file, without the workbench.
     Train(TrainArgs),
     /// Fetch or describe models.
     #[command(subcommand)]
@@ -240,24 +240,49 @@ fn run_train(args: TrainArgs) -> Result<()> {
                 examples,
                 device,
                 output_dir,
+                stage,
                 ..
             } => {
                 total = *total_steps;
                 eprintln!(
-                    "training on {device}: {examples} examples, {total_steps} steps → {output_dir}"
+                    "{} on {device}: {examples} examples, {total_steps} steps → {output_dir}",
+                    stage.to_uppercase()
                 );
+            }
+            TrainEvent::Phase { name, done, total } if !args.json => {
+                if live {
+                    eprint!("\r{name}: {done}/{total}   ");
+                } else if done == total {
+                    eprintln!("{name}: {done}/{total}");
+                }
+                if live && done == total {
+                    eprintln!();
+                }
+            }
+            TrainEvent::Eval { step, metrics } if !args.json => {
+                let figures: Vec<String> =
+                    metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+                eprintln!("\neval at step {step}: {}", figures.join("  "));
             }
             TrainEvent::Step {
                 step,
                 loss,
                 lr,
                 tokens_per_s,
+                metrics,
                 ..
             } if !args.json => {
                 let done = (step * 30).checked_div(total).unwrap_or(0).min(30);
                 let bar = format!("[{}{}]", "#".repeat(done), " ".repeat(30 - done));
+                let dpo = match (
+                    metrics.get("rewards/margins"),
+                    metrics.get("rewards/accuracies"),
+                ) {
+                    (Some(m), Some(a)) => format!("  margin {m:.3}  acc {a:.2}"),
+                    _ => String::new(),
+                };
                 let line = format!(
-                    "{bar} step {step}/{total}  loss {loss:.4}  lr {lr:.2e}  {tokens_per_s:.0} tok/s"
+                    "{bar} step {step}/{total}  loss {loss:.4}{dpo}  lr {lr:.2e}  {tokens_per_s:.0} tok/s"
                 );
                 if live {
                     eprint!("\r{line}   ");

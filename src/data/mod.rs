@@ -3,4 +3,6 @@
 //! batches and padded into tensors.
 
 pub mod batch;
+pub mod jsonl;
+pub mod preference;
 pub mod sft;

@@ -4,6 +4,7 @@
 //! editor. Records are rendered with the model's chat template and tokenized with loss on the
 //! assistant's replies only.
 
+use super::jsonl::{as_string, kind, read_items};
 use crate::model::{ChatMessage, ChatTemplate, TextTokenizer};
 use crate::train::loss::IGNORE_INDEX;
 use anyhow::{anyhow, bail, Context, Result};
@@ -146,19 +147,8 @@ struct Scan {
     problems: Vec<String>,
 }
 
-/// A JSON value of the file and the line it starts on, or why that line is not JSON.
-type Item = (usize, std::result::Result<Value, String>);
-
 fn scan_file(path: &Path, max_problems: usize) -> Result<Scan> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    // Editors on Windows may save a byte-order mark, which JSON does not allow.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let items = if text.trim_start().starts_with('[') {
-        array_items(text)
-    } else {
-        jsonl_items(text)
-    };
+    let items = read_items(path)?;
     let mut scan = Scan::default();
     for (line, value) in items {
         match value.and_then(|v| parse_record(v, line, &mut scan.format)) {
@@ -176,55 +166,6 @@ fn scan_file(path: &Path, max_problems: usize) -> Result<Scan> {
         }
     }
     Ok(scan)
-}
-
-fn jsonl_items(text: &str) -> Vec<Item> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(i, line)| {
-            (
-                i + 1,
-                serde_json::from_str(line).map_err(|e| json_error(&e)),
-            )
-        })
-        .collect()
-}
-
-/// The elements of a top-level array with the line each starts on. A syntax error anywhere
-/// makes the whole file one problem: nothing after it can be located reliably.
-fn array_items(text: &str) -> Vec<Item> {
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-        .collect();
-    let line_of = |offset: usize| line_starts.partition_point(|&start| start <= offset);
-    if let Err(e) = serde_json::from_str::<Value>(text) {
-        return vec![(e.line(), Err(json_error(&e)))];
-    }
-    // The text is valid JSON, so stepping over "[", values, "," and "]" cannot fail.
-    let skip_space = |pos: usize| pos + text[pos..].len() - text[pos..].trim_start().len();
-    let mut items = Vec::new();
-    let mut pos = skip_space(0) + 1;
-    loop {
-        pos = skip_space(pos);
-        if text[pos..].starts_with(']') {
-            return items;
-        }
-        let mut values = serde_json::Deserializer::from_str(&text[pos..]).into_iter::<Value>();
-        let value = values.next().and_then(|v| v.ok()).unwrap_or(Value::Null);
-        items.push((line_of(pos), Ok(value)));
-        pos = skip_space(pos + values.byte_offset());
-        if text[pos..].starts_with(',') {
-            pos += 1;
-        }
-    }
-}
-
-/// serde_json's message without its position, which is relative to the line, not the file.
-fn json_error(e: &serde_json::Error) -> String {
-    let full = e.to_string();
-    let message = full.split(" at line ").next().unwrap_or(&full);
-    format!("not valid JSON: {message} (column {})", e.column())
 }
 
 fn parse_record(
@@ -279,7 +220,7 @@ struct Fields<'a> {
     from: usize,
 }
 
-type FieldResult<T> = std::result::Result<T, String>;
+pub(crate) type FieldResult<T> = std::result::Result<T, String>;
 
 impl Fields<'_> {
     /// A record of another format gets one clear message instead of a field-by-field list.
@@ -364,7 +305,7 @@ fn parse_messages(value: &Value) -> FieldResult<Vec<ChatMessage>> {
     Ok(messages)
 }
 
-fn parse_message(index: usize, value: &Value) -> FieldResult<ChatMessage> {
+pub(crate) fn parse_message(index: usize, value: &Value) -> FieldResult<ChatMessage> {
     let field = format!("\"messages\"[{index}]");
     let Value::Object(message) = value else {
         return Err(format!(
@@ -398,27 +339,6 @@ fn parse_message(index: usize, value: &Value) -> FieldResult<ChatMessage> {
         ));
     }
     Ok(ChatMessage { role, content })
-}
-
-fn as_string(value: &Value, field: &str) -> FieldResult<String> {
-    match value {
-        Value::String(s) => Ok(s.clone()),
-        other => Err(format!(
-            "field {field} must be a string, found {}",
-            kind(other)
-        )),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn quoted_keys(record: &Map<String, Value>) -> String {

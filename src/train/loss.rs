@@ -10,6 +10,17 @@ pub const IGNORE_INDEX: i64 = -100;
 /// input ids with IGNORE_INDEX on masked positions). Position t predicts label t+1, exactly as
 /// transformers' causal-LM loss shifts them.
 pub fn causal_lm_loss(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    let (picked, mask) = label_log_probs(logits, labels)?;
+    let count = mask.sum_all()?.to_scalar::<f32>()?;
+    if count == 0.0 {
+        bail!("every label is masked: the batch has no completion tokens");
+    }
+    Ok(((picked * mask)?.sum_all()?.neg()? / count as f64)?)
+}
+
+/// The log-probability each position gives the next label, (batch, seq − 1) f32, and the mask
+/// (1 where that label counts, 0 on IGNORE_INDEX), the same shape.
+pub fn label_log_probs(logits: &Tensor, labels: &Tensor) -> Result<(Tensor, Tensor)> {
     let (b, s, v) = logits.dims3()?;
     if labels.dims2()? != (b, s) {
         bail!(
@@ -25,19 +36,17 @@ pub fn causal_lm_loss(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
         .narrow(1, 0, s - 1)?
         .reshape((b * (s - 1), v))?
         .to_dtype(DType::F32)?;
-    let labels = labels
-        .narrow(1, 1, s - 1)?
-        .flatten_all()?
-        .to_dtype(DType::I64)?;
+    let labels = labels.narrow(1, 1, s - 1)?.to_dtype(DType::I64)?;
     let mask = labels.ne(IGNORE_INDEX)?.to_dtype(DType::F32)?;
-    let count = mask.sum_all()?.to_scalar::<f32>()?;
-    if count == 0.0 {
-        bail!("every label is masked: the batch has no completion tokens");
-    }
-    let targets = labels.clamp(0i64, v as i64 - 1)?.to_dtype(DType::U32)?;
+    let targets = labels
+        .clamp(0i64, v as i64 - 1)?
+        .to_dtype(DType::U32)?
+        .flatten_all()?;
     let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-    let picked = log_probs.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
-    Ok(((picked * mask)?.sum_all()?.neg()? / count as f64)?)
+    let picked = log_probs
+        .gather(&targets.unsqueeze(1)?, 1)?
+        .reshape((b, s - 1))?;
+    Ok((picked, mask))
 }
 
 #[cfg(test)]

@@ -1,7 +1,12 @@
 //! Training: losses, learning-rate schedules and optimiser steps for LoRA on a frozen base.
 
+pub mod dpo;
+pub mod dpo_objective;
 pub mod events;
+pub mod health;
 pub mod loss;
+pub mod objective;
 pub mod optim;
+pub mod reference;
 pub mod schedule;
 pub mod trainer;

@@ -1,19 +1,22 @@
-//! The SFT training loop, run on its own named thread. It reports through `TrainEvent`s
+//! The training loop (SFT or DPO, one stage after another), run on its own named thread. It reports through `TrainEvent`s
 //! (also appended to events.jsonl), obeys `TrainCommand`s between optimiser steps, saves
 //! PEFT-format checkpoints with the optimiser state, and resumes from one so that the loss
 //! sequence equals an uninterrupted run's.
 
+use super::dpo::weighted_mean;
+use super::dpo_objective::DpoObjective;
 use super::events::{EventLog, TrainCommand, TrainEvent};
-use super::loss::causal_lm_loss;
+use super::health::DpoHealth;
+use super::objective::{Objective, SftObjective};
 use super::optim::{clip_grad_norm, AdamW, AdamWParams};
 use super::schedule::{warmup_steps_from_ratio, LrSchedule};
-use crate::config::RunConfig;
-use crate::data::batch::{batch_order, collate};
-use crate::data::sft::{load_sft_file, tokenize_dataset, TokenizedDataset};
+use crate::config::{RunConfig, Stage};
+use crate::data::batch::batch_order;
+use crate::data::sft::{load_sft_file, tokenize_dataset};
 use crate::device::{self, DeviceChoice};
 use crate::fsutil::{write_dir_atomically, write_file_atomically};
 use crate::hw::peak::{PeakReading, PeakSampler};
-use crate::model::lora::mix_seed;
+use crate::model::lora::{mix_seed, LoraConfig};
 use crate::model::peft::{load_adapter, save_adapter, write_adapter_files};
 use crate::model::{LoadedModel, ModelSource};
 use anyhow::{bail, Context, Result};
@@ -90,8 +93,7 @@ pub fn spawn(start: Start, device: DeviceChoice) -> Result<TrainerHandle> {
                 events: event_tx,
                 commands: command_rx,
                 cancel: flag,
-                log: None,
-                pending_warning: None,
+                logs: Vec::new(),
             };
             let outcome = run.train(start, device);
             let (ok, message, output_dir, adapter) = match outcome {
@@ -123,44 +125,85 @@ struct Done {
     message: String,
     output_dir: String,
     adapter: String,
+    stopped: bool,
 }
 
 struct Run {
     events: Sender<TrainEvent>,
     commands: Receiver<TrainCommand>,
     cancel: Arc<AtomicBool>,
-    log: Option<EventLog>,
-    /// A warning found before the events log exists, emitted after Started.
-    pending_warning: Option<String>,
+    /// The stage's events.jsonl, and a pipeline's own one beside its stages' folders.
+    logs: Vec<EventLog>,
 }
 
 impl Run {
     fn emit(&mut self, event: TrainEvent) {
-        if let Some(log) = self.log.as_mut() {
+        let mut failures = Vec::new();
+        for log in &mut self.logs {
             if let Err(e) = log.append(&event) {
-                let _ = self.events.send(TrainEvent::Warning {
-                    step: 0,
-                    message: format!("{e:#}"),
-                });
+                failures.push(format!("{e:#}"));
             }
+        }
+        for message in failures {
+            let _ = self.events.send(TrainEvent::Warning { step: 0, message });
         }
         let _ = self.events.send(event);
     }
 
+    fn check_cancel(&self, what: &str) -> Result<()> {
+        if self.cancel.load(Ordering::Relaxed) {
+            bail!("cancelled {what}");
+        }
+        Ok(())
+    }
+
+    /// Runs every stage of the config (or resumes one), in order; the last stage's result.
     fn train(&mut self, start: Start, device_choice: DeviceChoice) -> Result<Done> {
-        let (config, resume) = match start {
-            Start::Fresh(c) => (*c, None),
+        match start {
+            Start::Fresh(config) => {
+                config.validate()?;
+                let stages = config.stage_configs()?;
+                let pipeline_log = if stages.len() > 1 {
+                    Some(config.output_dir.clone())
+                } else {
+                    None
+                };
+                let mut last = None;
+                for stage in stages {
+                    let done =
+                        self.train_stage(stage, None, pipeline_log.as_deref(), device_choice)?;
+                    // A stopped stage ends the pipeline: the next would start from a partial adapter.
+                    let stopped = done.stopped;
+                    last = Some(done);
+                    if stopped {
+                        break;
+                    }
+                }
+                last.context("the config has no stage")
+            }
             Start::Resume(dir, max_steps) => {
                 let state = read_state(&dir)?;
                 let mut config = state.config.clone();
                 if max_steps.is_some() {
                     config.max_steps = max_steps;
                 }
-                (config, Some((dir, state)))
+                self.train_stage(config, Some((dir, state)), None, device_choice)
             }
-        };
+        }
+    }
+
+    fn train_stage(
+        &mut self,
+        config: RunConfig,
+        resume: Option<(PathBuf, TrainerState)>,
+        pipeline_log: Option<&Path>,
+        device_choice: DeviceChoice,
+    ) -> Result<Done> {
         config.validate()?;
-        self.log = Some(EventLog::open(&config.output_dir)?);
+        self.logs = vec![EventLog::open(&config.output_dir)?];
+        if let Some(dir) = pipeline_log {
+            self.logs.push(EventLog::open(dir)?);
+        }
         let device = device::open(device_choice)?;
         // Sampled from before the model loads, so the peak minus the baseline is this run's.
         let memory = if device.is_cuda() {
@@ -176,12 +219,49 @@ impl Run {
         if device.is_cuda() {
             loaded.model.set_activation_dtype(candle_core::DType::BF16);
         }
-        let lora = config.lora();
-        match &resume {
-            Some((dir, _)) => {
-                load_adapter(&mut loaded.model, dir)?;
+        // The start point: a given adapter (its own LoRA settings), or a fresh one.
+        let lora = match &config.init_adapter {
+            Some(dir) => load_adapter(&mut loaded.model, dir)
+                .with_context(|| format!("init_adapter {}", dir.display()))?,
+            None => {
+                loaded.model.attach_lora(&config.lora(), config.seed)?;
+                config.lora()
             }
-            None => loaded.model.attach_lora(&lora, config.seed)?,
+        };
+        let pad_id = *loaded
+            .stop_ids
+            .first()
+            .context("the model has no end token to pad with")?;
+        let mut warnings = Vec::new();
+        let objective: Box<dyn Objective> = match config.stage {
+            Stage::Sft => {
+                let (objective, warning) = sft_objective(&config, &loaded, &device, pad_id)?;
+                warnings.extend(warning);
+                Box::new(objective)
+            }
+            Stage::Dpo => {
+                let cancel = self.cancel.clone();
+                let events = self.events.clone();
+                let mut logs = std::mem::take(&mut self.logs);
+                // Before Started: the reference pass is part of getting ready.
+                let prepared = DpoObjective::prepare(&config, &loaded, &device, pad_id, &mut |e| {
+                    for log in &mut logs {
+                        log.append(&e)?;
+                    }
+                    let _ = events.send(e);
+                    if cancel.load(Ordering::Relaxed) {
+                        bail!("cancelled while computing reference log-probs");
+                    }
+                    Ok(())
+                });
+                self.logs = logs;
+                let (objective, warning) = prepared?;
+                warnings.extend(warning);
+                Box::new(objective)
+            }
+        };
+        if let Some((dir, _)) = &resume {
+            load_adapter(&mut loaded.model, dir)?;
         }
         let vars: Vec<Var> = loaded
             .model
@@ -190,41 +270,7 @@ impl Run {
             .flat_map(|(_, l)| [l.a.clone(), l.b.clone()])
             .collect();
         let trainable: usize = vars.iter().map(|v| v.elem_count()).sum();
-
-        let dataset = load_sft_file(&config.train_file)?;
-        let data = tokenize_dataset(
-            &dataset,
-            &loaded.template,
-            &loaded.tokenizer,
-            config.system_prompt.as_deref(),
-            config.max_seq_length,
-        )?;
-        let pad_id = *loaded
-            .stop_ids
-            .first()
-            .context("the model has no end token to pad with")?;
-        let mut plan = Plan::new(&config, &data);
-        let eval_data = match &config.eval_file {
-            None => None,
-            Some(path) => match load_sft_file(path).and_then(|ds| {
-                tokenize_dataset(
-                    &ds,
-                    &loaded.template,
-                    &loaded.tokenizer,
-                    config.system_prompt.as_deref(),
-                    config.max_seq_length,
-                )
-            }) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    self.pending_warning = Some(format!(
-                        "eval_file is not SFT data, so no eval loss is computed ({e:#}); \
-                         its cases are scored by `tunelab eval`"
-                    ));
-                    None
-                }
-            },
-        };
+        let mut plan = Plan::new(&config, objective.lengths());
 
         let mut optimizer = AdamW::new(
             vars.clone(),
@@ -246,75 +292,72 @@ impl Run {
             step = state.global_step;
             losses = state.losses.clone();
         }
+        let truncated = objective.truncated();
         self.emit(TrainEvent::Started {
             output_dir: config.output_dir.display().to_string(),
             total_steps: plan.total_steps,
             start_step: step,
-            examples: data.examples.len(),
-            truncated: data.truncated,
+            examples: objective.examples(),
+            truncated,
             trainable_parameters: trainable,
             device: device::describe(&device),
-            stage: "sft".into(),
+            stage: config.stage.name().into(),
         });
-
-        if data.truncated > 0 {
+        if truncated > 0 {
             self.emit(TrainEvent::Warning {
                 step,
                 message: format!(
-                    "{} of {} records were cut at max_seq_length {}",
-                    data.truncated,
-                    data.examples.len(),
+                    "{truncated} of {} examples were cut at max_seq_length {}",
+                    objective.examples(),
                     config.max_seq_length
                 ),
             });
         }
-        if let Some(message) = self.pending_warning.take() {
+        for message in warnings {
             self.emit(TrainEvent::Warning { step, message });
         }
+        let mut health = (config.stage == Stage::Dpo).then(|| {
+            DpoHealth::new(
+                config.per_device_train_batch_size * config.gradient_accumulation_steps,
+                plan.schedule.warmup_steps,
+                config.loss_type,
+                config.rpo_alpha.is_some(),
+            )
+        });
         loaded.model.adapters().set_training(true);
         let started = Instant::now();
         let mut stop_requested = false;
         let mut last_saved = usize::MAX;
         while step < plan.total_steps && !stop_requested {
-            if self.cancel.load(Ordering::Relaxed) {
-                bail!("cancelled at step {step}");
-            }
+            self.check_cancel(&format!("at step {step}"))?;
             let step_started = Instant::now();
             let lr = plan.schedule.lr_at(step);
             optimizer.set_lr(lr);
             let batches: Vec<_> = (0..config.gradient_accumulation_steps)
                 .map(|k| plan.micro_batch(step * config.gradient_accumulation_steps + k))
                 .collect();
-            let window_tokens: usize = batches
-                .iter()
-                .map(|b| {
-                    b.iter()
-                        .map(|&i| data.examples[i].loss_tokens())
-                        .sum::<usize>()
-                })
-                .sum();
+            let window: usize = batches.iter().flatten().map(|&i| objective.weight(i)).sum();
             let mut grads: Option<GradStore> = None;
             let (mut loss_sum, mut tokens) = (0f64, 0usize);
+            let mut parts = Vec::new();
             for (k, indices) in batches.iter().enumerate() {
                 let micro_index = step * config.gradient_accumulation_steps + k;
                 loaded
                     .model
                     .adapters()
                     .set_dropout_seed(mix_seed(config.seed, micro_index as u64));
-                let examples: Vec<_> = indices.iter().map(|&i| &data.examples[i]).collect();
-                let batch = collate(&examples, pad_id, &device)?;
-                if batch.loss_tokens == 0 {
-                    continue; // every reply was cut off by max_seq_length
-                }
-                let logits = loaded.model.forward(&batch.input_ids, 0, None)?;
-                let mean = causal_lm_loss(&logits, &batch.labels)?;
-                // Token-weighted over the accumulation window, as transformers does.
-                let weight = batch.loss_tokens as f64 / window_tokens.max(1) as f64;
-                let scaled = (mean * weight)?;
+                let Some(micro) = objective.micro_step(&loaded, indices)? else {
+                    continue;
+                };
+                // Weighted over the accumulation window: by loss tokens for SFT, as
+                // transformers does; by pairs for DPO.
+                let weight: usize = indices.iter().map(|&i| objective.weight(i)).sum();
+                let scaled = (micro.loss * (weight as f64 / window.max(1) as f64))?;
                 loss_sum += scaled
                     .to_dtype(candle_core::DType::F64)?
                     .to_scalar::<f64>()?;
-                tokens += batch.tokens;
+                tokens += micro.tokens;
+                parts.push((weight, micro.metrics));
                 let g = scaled.backward()?;
                 grads = Some(match grads {
                     None => g,
@@ -333,6 +376,15 @@ impl Run {
             optimizer.step(&grads)?;
             step += 1;
             losses.push(loss_sum);
+            let mut metrics = weighted_mean(&parts);
+            metrics.remove("loss");
+            if let Some(health) = health.as_mut() {
+                let mut observed = metrics.clone();
+                observed.insert("loss".into(), loss_sum);
+                for message in health.observe(&observed) {
+                    self.emit(TrainEvent::Warning { step, message });
+                }
+            }
             if step % config.logging_steps == 0 || step == plan.total_steps {
                 self.emit(TrainEvent::Step {
                     step,
@@ -342,7 +394,7 @@ impl Run {
                     grad_norm,
                     tokens_per_s: tokens as f64 / step_started.elapsed().as_secs_f64(),
                     elapsed_s: started.elapsed().as_secs_f64(),
-                    metrics: Default::default(),
+                    metrics,
                 });
             }
             let mut save_now = step % config.save_steps == 0 && step < plan.total_steps;
@@ -365,21 +417,18 @@ impl Run {
             }
             let eval_due =
                 config.eval_steps.is_some_and(|n| step % n == 0) || step == plan.total_steps;
-            if let (Some(eval), true) = (&eval_data, eval_due) {
-                let loss = eval_loss(
-                    &loaded,
-                    eval,
-                    config.per_device_train_batch_size,
-                    pad_id,
-                    &device,
-                )?;
-                self.emit(TrainEvent::Eval {
-                    step,
-                    metrics: [("eval_loss".to_string(), loss)].into(),
-                });
+            if eval_due {
+                let switch = loaded.model.adapters();
+                switch.set_training(false);
+                let metrics = objective.evaluate(&loaded);
+                switch.set_training(true);
+                let metrics = metrics?;
+                if !metrics.is_empty() {
+                    self.emit(TrainEvent::Eval { step, metrics });
+                }
             }
             if save_now {
-                self.checkpoint(&loaded, &config, &optimizer, step, &losses)?;
+                self.checkpoint(&loaded, &config, &lora, &optimizer, step, &losses)?;
                 last_saved = step;
             }
         }
@@ -392,14 +441,15 @@ impl Run {
             &final_dir,
         )?;
         if last_saved != step {
-            self.checkpoint(&loaded, &config, &optimizer, step, &losses)?;
+            self.checkpoint(&loaded, &config, &lora, &optimizer, step, &losses)?;
         }
         if let Some(sampler) = memory {
             write_memory_record(&config.output_dir, &sampler.finish(0))?;
         }
         Ok(Done {
             message: format!(
-                "{} at step {step}; adapter in {}",
+                "{} {} at step {step}; adapter in {}",
+                config.stage.name().to_uppercase(),
                 if stop_requested {
                     "stopped"
                 } else {
@@ -409,6 +459,7 @@ impl Run {
             ),
             output_dir: config.output_dir.display().to_string(),
             adapter: final_dir.display().to_string(),
+            stopped: stop_requested,
         })
     }
 
@@ -434,6 +485,7 @@ impl Run {
         &mut self,
         loaded: &LoadedModel,
         config: &RunConfig,
+        lora: &LoraConfig,
         optimizer: &AdamW,
         step: usize,
         losses: &[f64],
@@ -445,12 +497,7 @@ impl Run {
             losses: losses.to_vec(),
         };
         write_dir_atomically(&dir, |tmp| {
-            write_adapter_files(
-                &loaded.model,
-                &config.lora(),
-                base_name(config).as_deref(),
-                tmp,
-            )?;
+            write_adapter_files(&loaded.model, lora, base_name(config).as_deref(), tmp)?;
             candle_core::safetensors::save(&optimizer.state_tensors(), tmp.join(OPTIMIZER_FILE))?;
             std::fs::write(tmp.join(STATE_FILE), serde_json::to_string_pretty(&state)?)?;
             Ok(())
@@ -498,32 +545,6 @@ fn read_state(dir: &Path) -> Result<TrainerState> {
     serde_json::from_str(&text).with_context(|| format!("{}: not a trainer state", path.display()))
 }
 
-/// Mean loss over every eval token, adapters on, dropout off.
-fn eval_loss(
-    loaded: &LoadedModel,
-    data: &TokenizedDataset,
-    batch_size: usize,
-    pad_id: u32,
-    device: &candle_core::Device,
-) -> Result<f64> {
-    let switch = loaded.model.adapters();
-    switch.set_training(false);
-    let (mut total, mut tokens) = (0f64, 0usize);
-    for chunk in data.examples.chunks(batch_size) {
-        let refs: Vec<_> = chunk.iter().collect();
-        let batch = collate(&refs, pad_id, device)?;
-        if batch.loss_tokens == 0 {
-            continue;
-        }
-        let logits = loaded.model.forward(&batch.input_ids, 0, None)?.detach();
-        let mean = causal_lm_loss(&logits, &batch.labels)?.to_scalar::<f32>()? as f64;
-        total += mean * batch.loss_tokens as f64;
-        tokens += batch.loss_tokens;
-    }
-    switch.set_training(true);
-    Ok(total / tokens.max(1) as f64)
-}
-
 fn add_grads(mut acc: GradStore, more: &GradStore, vars: &[Var]) -> Result<GradStore> {
     for v in vars {
         if let Some(g) = more.get(v) {
@@ -552,8 +573,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(config: &RunConfig, data: &TokenizedDataset) -> Self {
-        let lengths: Vec<usize> = data.examples.iter().map(|e| e.input_ids.len()).collect();
+    fn new(config: &RunConfig, lengths: Vec<usize>) -> Self {
         let bs = config.per_device_train_batch_size;
         let batches_per_epoch = lengths.len().div_ceil(bs).max(1);
         let accumulation = config.gradient_accumulation_steps;
@@ -602,6 +622,51 @@ impl Plan {
     fn epoch_at(&self, step: usize) -> f64 {
         (step * self.accumulation) as f64 / self.batches_per_epoch as f64
     }
+}
+
+/// The SFT objective of a config: its train data, and its eval data when eval_file is SFT data
+/// (otherwise a warning: such files hold eval cases, which `tunelab eval` scores).
+fn sft_objective(
+    config: &RunConfig,
+    loaded: &LoadedModel,
+    device: &candle_core::Device,
+    pad_id: u32,
+) -> Result<(SftObjective, Option<String>)> {
+    let tokenize = |path: &Path| {
+        load_sft_file(path).and_then(|ds| {
+            tokenize_dataset(
+                &ds,
+                &loaded.template,
+                &loaded.tokenizer,
+                config.system_prompt.as_deref(),
+                config.max_seq_length,
+            )
+        })
+    };
+    let data = tokenize(&config.train_file)?;
+    let (eval, warning) = match &config.eval_file {
+        None => (None, None),
+        Some(path) => match tokenize(path) {
+            Ok(d) => (Some(d), None),
+            Err(e) => (
+                None,
+                Some(format!(
+                    "eval_file is not SFT data, so no eval loss is computed ({e:#}); \
+                     its cases are scored by `tunelab eval`"
+                )),
+            ),
+        },
+    };
+    Ok((
+        SftObjective {
+            data,
+            eval,
+            pad_id,
+            batch_size: config.per_device_train_batch_size,
+            device: device.clone(),
+        },
+        warning,
+    ))
 }
 
 /// Turns a CUDA out-of-memory error into advice; other messages pass through.

@@ -1,0 +1,284 @@
+//! Preference files for DPO: JSONL (or one JSON array) of pairs, in TRL's two shapes.
+//!
+//! - plain: `{"prompt" | "instruction", "input"?, "system"?, "chosen": str, "rejected": str}`
+//! - conversational: `{"prompt": [messages], "chosen": [assistant messages], "rejected": […]}`
+//!
+//! Both are rendered with the model's chat template; the completion is what the full
+//! conversation adds to the prompt rendered with the generation prompt, and only its tokens
+//! count in the log-probs. Problems are reported as `FILE:LINE: …`.
+
+use super::jsonl::{as_string, kind, read_items};
+use super::sft::{parse_message, TokenizedExample};
+use crate::model::{ChatMessage, ChatTemplate, TextTokenizer};
+use crate::train::loss::IGNORE_INDEX;
+use anyhow::{anyhow, bail, Result};
+use rayon::prelude::*;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+
+const FIELDS: [&str; 6] = [
+    "prompt",
+    "instruction",
+    "input",
+    "system",
+    "chosen",
+    "rejected",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreferencePair {
+    /// The conversation before the completion (a system turn, if any, first).
+    pub prompt: Vec<ChatMessage>,
+    pub chosen: Vec<ChatMessage>,
+    pub rejected: Vec<ChatMessage>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PreferenceDataset {
+    pub path: PathBuf,
+    pub pairs: Vec<PreferencePair>,
+    /// The 1-based line each pair starts on.
+    pub lines: Vec<usize>,
+}
+
+/// Reads and checks a whole file; fails with its first problem.
+pub fn load_preference_file(path: &Path) -> Result<PreferenceDataset> {
+    let mut pairs = Vec::new();
+    let mut lines = Vec::new();
+    for (line, value) in read_items(path)? {
+        let pair = value
+            .and_then(parse_pair)
+            .map_err(|problem| anyhow!("{}:{line}: {problem}", path.display()))?;
+        pairs.push(pair);
+        lines.push(line);
+    }
+    if pairs.is_empty() {
+        bail!("{}: no preference pairs", path.display());
+    }
+    Ok(PreferenceDataset {
+        path: path.to_path_buf(),
+        pairs,
+        lines,
+    })
+}
+
+fn parse_pair(value: Value) -> std::result::Result<PreferencePair, String> {
+    let Value::Object(record) = value else {
+        return Err(format!(
+            "a preference pair must be a JSON object, found {}",
+            kind(&value)
+        ));
+    };
+    if let Some(extra) = record.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(format!(
+            "unexpected field \"{extra}\" (a preference pair takes prompt or instruction, \
+             chosen, rejected, and optionally input and system)"
+        ));
+    }
+    let mut prompt = match (record.get("prompt"), record.get("instruction")) {
+        (Some(_), Some(_)) => return Err("give \"prompt\" or \"instruction\", not both".into()),
+        (None, None) => return Err("missing field \"prompt\" (or \"instruction\")".into()),
+        (Some(Value::Array(list)), None) => list
+            .iter()
+            .enumerate()
+            .map(|(i, m)| parse_message(i, m).map_err(|e| e.replace("\"messages\"", "\"prompt\"")))
+            .collect::<std::result::Result<Vec<_>, _>>()?,
+        (Some(value), None) => vec![ChatMessage::new("user", &as_string(value, "\"prompt\"")?)],
+        (None, Some(value)) => {
+            let instruction = as_string(value, "\"instruction\"")?;
+            let user = match record.get("input") {
+                None | Some(Value::Null) => instruction,
+                Some(input) => match as_string(input, "\"input\"")? {
+                    input if input.trim().is_empty() => instruction,
+                    input => format!("{instruction}\n\n{input}"),
+                },
+            };
+            vec![ChatMessage::new("user", &user)]
+        }
+    };
+    if prompt.is_empty() {
+        return Err("field \"prompt\" is empty".into());
+    }
+    if let Some(system) = record.get("system") {
+        if prompt.iter().any(|m| m.role == "system") {
+            return Err("field \"system\" is given but \"prompt\" has a system message".into());
+        }
+        prompt.insert(
+            0,
+            ChatMessage::new("system", &as_string(system, "\"system\"")?),
+        );
+    }
+    let chosen = completion(&record, "chosen")?;
+    let rejected = completion(&record, "rejected")?;
+    if chosen == rejected {
+        return Err(
+            "fields \"chosen\" and \"rejected\" are the same: the pair teaches nothing".into(),
+        );
+    }
+    Ok(PreferencePair {
+        prompt,
+        chosen,
+        rejected,
+    })
+}
+
+/// A completion: a string (one assistant reply) or a list of assistant messages.
+fn completion(
+    record: &Map<String, Value>,
+    name: &str,
+) -> std::result::Result<Vec<ChatMessage>, String> {
+    let value = record
+        .get(name)
+        .ok_or_else(|| format!("missing field \"{name}\""))?;
+    let messages = match value {
+        Value::Array(list) => list
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                parse_message(i, m).map_err(|e| e.replace("\"messages\"", &format!("\"{name}\"")))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?,
+        other => vec![ChatMessage::new(
+            "assistant",
+            &as_string(other, &format!("\"{name}\""))?,
+        )],
+    };
+    if let Some((i, m)) = messages
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m.role != "assistant")
+    {
+        return Err(format!(
+            "field \"{name}\"[{i}].role is \"{}\": a completion holds assistant messages only",
+            m.role
+        ));
+    }
+    if messages.iter().all(|m| m.content.trim().is_empty()) {
+        return Err(format!(
+            "field \"{name}\" is empty: a completion needs text"
+        ));
+    }
+    Ok(messages)
+}
+
+/// A pair tokenized: both sequences carry labels on their completion only.
+#[derive(Debug, Clone)]
+pub struct TokenizedPair {
+    pub chosen: TokenizedExample,
+    pub rejected: TokenizedExample,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenizedPairs {
+    pub pairs: Vec<TokenizedPair>,
+    /// Pairs where a prompt or completion was cut.
+    pub truncated: usize,
+}
+
+/// Lengths that bound a pair: the prompt keeps its last `max_prompt_length` tokens (the part
+/// nearest the reply, as TRL did), then each whole sequence keeps its first `max_length`.
+#[derive(Debug, Clone, Copy)]
+pub struct PairLimits {
+    pub max_length: usize,
+    pub max_prompt_length: Option<usize>,
+}
+
+/// Tokenizes one pair; `system_prompt` opens the prompt unless it has its own system turn.
+pub fn tokenize_pair(
+    pair: &PreferencePair,
+    template: &ChatTemplate,
+    tokenizer: &TextTokenizer,
+    system_prompt: Option<&str>,
+    limits: PairLimits,
+) -> Result<TokenizedPair> {
+    if limits.max_length == 0 {
+        bail!("max_seq_length must be at least 1");
+    }
+    let mut prompt = pair.prompt.clone();
+    if let Some(system) = system_prompt {
+        if !prompt.iter().any(|m| m.role == "system") {
+            prompt.insert(0, ChatMessage::new("system", system));
+        }
+    }
+    let prompt_text = template.render(&prompt, true)?;
+    let mut prompt_ids = tokenizer.encode(&prompt_text)?;
+    let mut cut = false;
+    if let Some(keep) = limits.max_prompt_length {
+        if prompt_ids.len() > keep {
+            prompt_ids.drain(..prompt_ids.len() - keep);
+            cut = true;
+        }
+    }
+    let sequence = |completion: &[ChatMessage]| -> Result<TokenizedExample> {
+        let full: Vec<ChatMessage> = prompt.iter().chain(completion).cloned().collect();
+        let full_text = template.render(&full, false)?;
+        let Some(completion_text) = full_text.strip_prefix(&prompt_text) else {
+            bail!(
+                "the chat template does not render incrementally: the conversation with its \
+                 completion does not start with the prompt rendered with the generation prompt"
+            );
+        };
+        // Tokenized apart from the prompt, as TRL does, so no token straddles the boundary.
+        let completion_ids = tokenizer.encode(completion_text)?;
+        let mut input_ids = prompt_ids.clone();
+        let mut labels = vec![IGNORE_INDEX; prompt_ids.len()];
+        labels.extend(completion_ids.iter().map(|&id| i64::from(id)));
+        input_ids.extend(completion_ids);
+        let truncated = cut || input_ids.len() > limits.max_length;
+        input_ids.truncate(limits.max_length);
+        labels.truncate(limits.max_length);
+        Ok(TokenizedExample {
+            input_ids,
+            labels,
+            truncated,
+            line: 0,
+        })
+    };
+    Ok(TokenizedPair {
+        chosen: sequence(&pair.chosen)?,
+        rejected: sequence(&pair.rejected)?,
+        line: 0,
+    })
+}
+
+/// Tokenizes every pair; a failure names the pair's file and line. Fails when no pair keeps a
+/// completion token within the limits.
+pub fn tokenize_pairs(
+    ds: &PreferenceDataset,
+    template: &ChatTemplate,
+    tokenizer: &TextTokenizer,
+    system_prompt: Option<&str>,
+    limits: PairLimits,
+) -> Result<TokenizedPairs> {
+    let file = ds.path.display();
+    let results: Vec<Result<TokenizedPair>> = ds
+        .pairs
+        .par_iter()
+        .zip(ds.lines.par_iter())
+        .map(|(pair, &line)| {
+            let mut tokenized = tokenize_pair(pair, template, tokenizer, system_prompt, limits)
+                .map_err(|e| anyhow!("{file}:{line}: {e:#}"))?;
+            tokenized.line = line;
+            tokenized.chosen.line = line;
+            tokenized.rejected.line = line;
+            Ok(tokenized)
+        })
+        .collect();
+    let pairs = results.into_iter().collect::<Result<Vec<_>>>()?;
+    if !pairs
+        .iter()
+        .any(|p| p.chosen.loss_tokens() > 0 && p.rejected.loss_tokens() > 0)
+    {
+        bail!(
+            "{file}: no pair keeps a completion token within max_seq_length {}; raise it or set \
+             max_prompt_length",
+            limits.max_length
+        );
+    }
+    let truncated = pairs
+        .iter()
+        .filter(|p| p.chosen.truncated || p.rejected.truncated)
+        .count();
+    Ok(TokenizedPairs { pairs, truncated })
+}

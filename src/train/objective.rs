@@ -1,0 +1,99 @@
+//! What a training stage optimises, behind one interface the trainer loop drives: the SFT
+//! objective here, DPO's in `dpo_objective`.
+
+use super::loss::causal_lm_loss;
+use crate::data::batch::collate;
+use crate::data::sft::TokenizedDataset;
+use crate::model::LoadedModel;
+use anyhow::Result;
+use candle_core::{Device, Tensor};
+use std::collections::BTreeMap;
+
+/// One micro-batch's contribution.
+pub struct MicroStep {
+    /// The micro-batch's mean loss, with gradients.
+    pub loss: Tensor,
+    /// Tokens processed (not padding), for tokens/s.
+    pub tokens: usize,
+    /// The stage's own figures for this micro-batch (TRL's names), averaged by weight.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+pub trait Objective {
+    /// Examples (SFT records, DPO pairs) in one epoch.
+    fn examples(&self) -> usize;
+    /// Examples cut at max_seq_length (or max_prompt_length).
+    fn truncated(&self) -> usize;
+    /// Each example's length in tokens, for length-grouped batching.
+    fn lengths(&self) -> Vec<usize>;
+    /// How much an example weighs in the mean over an accumulation window: SFT counts loss
+    /// tokens (as transformers does), DPO counts pairs.
+    fn weight(&self, example: usize) -> usize;
+    /// Forward pass and loss of one micro-batch; None when it carries no loss at all.
+    fn micro_step(&self, model: &LoadedModel, examples: &[usize]) -> Result<Option<MicroStep>>;
+    /// Metrics on the eval data (eval_loss, …), adapters on, dropout off; empty without eval data.
+    fn evaluate(&self, model: &LoadedModel) -> Result<BTreeMap<String, f64>>;
+}
+
+pub struct SftObjective {
+    pub data: TokenizedDataset,
+    pub eval: Option<TokenizedDataset>,
+    pub pad_id: u32,
+    pub batch_size: usize,
+    pub device: Device,
+}
+
+impl Objective for SftObjective {
+    fn examples(&self) -> usize {
+        self.data.examples.len()
+    }
+
+    fn truncated(&self) -> usize {
+        self.data.truncated
+    }
+
+    fn lengths(&self) -> Vec<usize> {
+        self.data
+            .examples
+            .iter()
+            .map(|e| e.input_ids.len())
+            .collect()
+    }
+
+    fn weight(&self, example: usize) -> usize {
+        self.data.examples[example].loss_tokens()
+    }
+
+    fn micro_step(&self, model: &LoadedModel, examples: &[usize]) -> Result<Option<MicroStep>> {
+        let rows: Vec<_> = examples.iter().map(|&i| &self.data.examples[i]).collect();
+        let batch = collate(&rows, self.pad_id, &self.device)?;
+        if batch.loss_tokens == 0 {
+            return Ok(None); // every reply was cut off by max_seq_length
+        }
+        let logits = model.model.forward(&batch.input_ids, 0, None)?;
+        Ok(Some(MicroStep {
+            loss: causal_lm_loss(&logits, &batch.labels)?,
+            tokens: batch.tokens,
+            metrics: BTreeMap::new(),
+        }))
+    }
+
+    fn evaluate(&self, model: &LoadedModel) -> Result<BTreeMap<String, f64>> {
+        let Some(data) = &self.eval else {
+            return Ok(BTreeMap::new());
+        };
+        let (mut total, mut tokens) = (0f64, 0usize);
+        for chunk in data.examples.chunks(self.batch_size) {
+            let rows: Vec<_> = chunk.iter().collect();
+            let batch = collate(&rows, self.pad_id, &self.device)?;
+            if batch.loss_tokens == 0 {
+                continue;
+            }
+            let logits = model.model.forward(&batch.input_ids, 0, None)?.detach();
+            let mean = causal_lm_loss(&logits, &batch.labels)?.to_scalar::<f32>()? as f64;
+            total += mean * batch.loss_tokens as f64;
+            tokens += batch.loss_tokens;
+        }
+        Ok([("eval_loss".to_string(), total / tokens.max(1) as f64)].into())
+    }
+}
