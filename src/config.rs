@@ -81,6 +81,12 @@ pub struct RunConfig {
     pub logging_steps: usize,
     pub save_steps: usize,
     pub eval_steps: Option<usize>,
+    /// Live eval during training: how many eval cases are answered at each eval.
+    pub eval_max_cases: usize,
+    /// Eval generation: the most tokens of a reply.
+    pub eval_max_new_tokens: usize,
+    /// Eval: whether a reply that is one fenced ```json block counts as JSON.
+    pub eval_allow_fenced_json: bool,
     /// DPO: the strength of the pull towards the reference.
     pub beta: f64,
     pub loss_type: crate::train::dpo::DpoLossType,
@@ -131,6 +137,9 @@ impl Default for RunConfig {
             logging_steps: 10,
             save_steps: 500,
             eval_steps: None,
+            eval_max_cases: 8,
+            eval_max_new_tokens: 256,
+            eval_allow_fenced_json: false,
             beta: 0.1,
             loss_type: crate::train::dpo::DpoLossType::Sigmoid,
             label_smoothing: 0.0,
@@ -250,6 +259,7 @@ impl RunConfig {
             ("lora_r", self.lora_r),
             ("logging_steps", self.logging_steps),
             ("save_steps", self.save_steps),
+            ("eval_max_new_tokens", self.eval_max_new_tokens),
         ];
         for (name, v) in positive {
             if v == 0 {

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod eval;
 pub mod fsutil;
 pub mod hw;
 pub mod model;

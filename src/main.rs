@@ -1,5 +1,7 @@
 //! The tunelab command line. With no subcommand it opens the workbench.
 
+mod cli_eval;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -29,6 +31,10 @@ enum Command {
     Model(ModelCommand),
     /// Report GPUs (through the NVIDIA driver), CPU, RAM and cache disk; exits 0 even without a GPU.
     Hw(HwArgs),
+    /// Score a model (base, few-shot or an adapter) on an eval file: JSON, schema, fields, text checks.
+    Eval(cli_eval::EvalArgs),
+    /// Base vs (few-shot vs) tuned replies side by side, with each one's checks and the tally.
+    Compare(cli_eval::CompareArgs),
 }
 
 #[derive(clap::Args)]
@@ -144,6 +150,8 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Generate(args)) => run_generate(args),
         Some(Command::Train(args)) => run_train(args),
         Some(Command::Hw(args)) => run_hw(args),
+        Some(Command::Eval(args)) => cli_eval::run_eval(args),
+        Some(Command::Compare(args)) => cli_eval::run_compare(args),
         Some(Command::Model(ModelCommand::Pull)) => {
             fetch::fetch_default_model(&mut progress)?;
             Ok(())

@@ -60,8 +60,7 @@ impl DpoObjective {
                 Ok(p) => Some(p),
                 Err(e) => {
                     warning = Some(format!(
-                        "eval_file is not preference data, so no eval rewards are computed \
-                         ({e:#}); its cases are scored by `tunelab eval`"
+                        "eval_file is neither preference data ({e:#}) nor eval cases, so no eval runs"
                     ));
                     None
                 }

@@ -14,6 +14,8 @@ use crate::config::{RunConfig, Stage};
 use crate::data::batch::batch_order;
 use crate::data::sft::{load_sft_file, tokenize_dataset};
 use crate::device::{self, DeviceChoice};
+use crate::eval::cases::load_eval_file;
+use crate::eval::live::LiveEval;
 use crate::fsutil::{write_dir_atomically, write_file_atomically};
 use crate::hw::peak::{PeakReading, PeakSampler};
 use crate::model::lora::{mix_seed, LoraConfig};
@@ -260,6 +262,14 @@ impl Run {
                 Box::new(objective)
             }
         };
+        // An eval file of cases (not training data) is scored with the eval metrics.
+        let mut live_eval = match config.eval_file.as_deref().map(load_eval_file) {
+            Some(Ok(cases)) => {
+                warnings.retain(|w| !w.starts_with("eval_file is neither"));
+                Some(LiveEval::new(&config, cases)?)
+            }
+            _ => None,
+        };
         if let Some((dir, _)) = &resume {
             load_adapter(&mut loaded.model, dir)?;
         }
@@ -422,7 +432,17 @@ impl Run {
                 switch.set_training(false);
                 let metrics = objective.evaluate(&loaded);
                 switch.set_training(true);
-                let metrics = metrics?;
+                let mut metrics = metrics?;
+                if let Some(live) = live_eval.as_mut() {
+                    let found = live.run(&loaded)?;
+                    metrics.extend(found.metrics);
+                    self.emit(TrainEvent::Sample {
+                        step,
+                        prompt: found.prompt,
+                        base: found.base,
+                        tuned: found.tuned,
+                    });
+                }
                 if !metrics.is_empty() {
                     self.emit(TrainEvent::Eval { step, metrics });
                 }
@@ -651,8 +671,7 @@ fn sft_objective(
             Err(e) => (
                 None,
                 Some(format!(
-                    "eval_file is not SFT data, so no eval loss is computed ({e:#}); \
-                     its cases are scored by `tunelab eval`"
+                    "eval_file is neither SFT data ({e:#}) nor eval cases, so no eval runs"
                 )),
             ),
         },

@@ -1,0 +1,204 @@
+//! Answering eval cases with the model — base (adapters off), base with few-shot examples in
+//! the prompt, or tuned (adapters on) — on one copy of the weights, greedy, streaming each
+//! reply's text as it is generated; then checks and metrics.
+
+use super::cases::EvalCase;
+use super::checks::{check_reply, Checks};
+use super::metrics::{aggregate, ReplyStats};
+use crate::config::RunConfig;
+use crate::data::sft::load_sft_file;
+use crate::model::{generate, ChatMessage, LoadedModel, SamplingParams};
+use anyhow::Result;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    Base,
+    FewShot,
+    Tuned,
+}
+
+impl Variant {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Base => "base",
+            Self::FewShot => "few_shot",
+            Self::Tuned => "tuned",
+        }
+    }
+}
+
+/// How cases are put to the model.
+#[derive(Debug, Clone, Default)]
+pub struct EvalSettings {
+    /// Used when a case has no system prompt of its own.
+    pub system_prompt: Option<String>,
+    /// Example turns (user, assistant, …) placed before the case's prompt for FewShot.
+    pub few_shot: Vec<ChatMessage>,
+    pub max_new_tokens: usize,
+    /// Whether a reply that is one fenced ```json block counts as JSON.
+    pub allow_fenced_json: bool,
+}
+
+impl EvalSettings {
+    /// The config's system prompt and generation limits, and `few_shot` examples: the first
+    /// records of its train_file, as conversation turns.
+    pub fn from_config(config: &RunConfig, few_shot: usize) -> Result<Self> {
+        let mut turns = Vec::new();
+        if few_shot > 0 {
+            let data = load_sft_file(&config.train_file)?;
+            for record in data.records.iter().take(few_shot) {
+                turns.extend(
+                    record
+                        .conversation(None)
+                        .into_iter()
+                        .filter(|m| m.role != "system"),
+                );
+            }
+        }
+        Ok(Self {
+            system_prompt: config.system_prompt.clone(),
+            few_shot: turns,
+            max_new_tokens: config.eval_max_new_tokens,
+            allow_fenced_json: config.eval_allow_fenced_json,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Reply {
+    pub variant: Variant,
+    pub text: String,
+    pub checks: Checks,
+    pub tokens: usize,
+    pub seconds: f64,
+}
+
+/// The prompt ids of a case: system turn, few-shot turns (for FewShot), then the case.
+pub fn prompt_ids(
+    loaded: &LoadedModel,
+    settings: &EvalSettings,
+    case: &EvalCase,
+    variant: Variant,
+) -> Result<Vec<u32>> {
+    let mut messages = Vec::new();
+    if let Some(system) = case.system.as_ref().or(settings.system_prompt.as_ref()) {
+        messages.push(ChatMessage::new("system", system));
+    }
+    if variant == Variant::FewShot {
+        messages.extend(settings.few_shot.iter().cloned());
+    }
+    messages.push(ChatMessage::new("user", &case.prompt));
+    let text = loaded.template.render(&messages, true)?;
+    loaded.tokenizer.encode(&text)
+}
+
+/// Generates one reply greedily, streaming its text to `on_text`, and checks it. Adapters are
+/// on for Tuned only, and restored afterwards.
+pub fn answer(
+    loaded: &LoadedModel,
+    settings: &EvalSettings,
+    case: &EvalCase,
+    variant: Variant,
+    on_text: &mut dyn FnMut(&str),
+) -> Result<Reply> {
+    let ids = prompt_ids(loaded, settings, case, variant)?;
+    let switch = loaded.model.adapters();
+    let (was_enabled, was_training) = (switch.enabled(), switch.training());
+    switch.set_enabled(variant == Variant::Tuned);
+    switch.set_training(false);
+    let params = SamplingParams {
+        temperature: 0.0,
+        max_tokens: settings.max_new_tokens,
+        ..SamplingParams::default()
+    };
+    let started = Instant::now();
+    let out = generate(
+        &loaded.model,
+        &loaded.tokenizer,
+        &ids,
+        &params,
+        &loaded.stop_ids,
+        |piece| {
+            on_text(piece);
+            Ok(true)
+        },
+    );
+    switch.set_enabled(was_enabled);
+    switch.set_training(was_training);
+    let out = out?;
+    Ok(Reply {
+        variant,
+        checks: check_reply(case, &out.text, settings.allow_fenced_json),
+        text: out.text,
+        tokens: out.tokens.len(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    pub line: usize,
+    pub prompt: String,
+    pub reply: String,
+    pub checks: Checks,
+    pub tokens: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub variant: Variant,
+    pub cases: usize,
+    pub metrics: BTreeMap<String, f64>,
+    pub per_case: Vec<CaseResult>,
+}
+
+/// Answers every case with one variant; `progress(done, total)` after each.
+pub fn evaluate(
+    loaded: &LoadedModel,
+    settings: &EvalSettings,
+    cases: &[EvalCase],
+    variant: Variant,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<EvalReport> {
+    let mut replies = Vec::with_capacity(cases.len());
+    for (i, case) in cases.iter().enumerate() {
+        replies.push(answer(loaded, settings, case, variant, &mut |_| {})?);
+        progress(i + 1, cases.len());
+    }
+    Ok(report(variant, cases, &replies))
+}
+
+pub fn report(variant: Variant, cases: &[EvalCase], replies: &[Reply]) -> EvalReport {
+    let results: Vec<(&Checks, ReplyStats)> = replies
+        .iter()
+        .map(|r| {
+            (
+                &r.checks,
+                ReplyStats {
+                    tokens: r.tokens,
+                    seconds: r.seconds,
+                },
+            )
+        })
+        .collect();
+    EvalReport {
+        variant,
+        cases: cases.len(),
+        metrics: aggregate(&results),
+        per_case: cases
+            .iter()
+            .zip(replies)
+            .map(|(case, r)| CaseResult {
+                line: case.line,
+                prompt: case.prompt.clone(),
+                reply: r.text.clone(),
+                checks: r.checks.clone(),
+                tokens: r.tokens,
+            })
+            .collect(),
+    }
+}
