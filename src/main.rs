@@ -42,6 +42,10 @@ struct HwArgs {
     /// Print JSON (a stable schema) instead of text.
     #[arg(long)]
     json: bool,
+    /// Also estimate the device memory this training config needs, stage by stage, against
+    /// the free memory of the first GPU, with the measured peaks of past runs in its output_dir.
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -323,10 +327,40 @@ fn run_train(args: TrainArgs) -> Result<()> {
 
 fn run_hw(args: HwArgs) -> Result<()> {
     let report = tunelab::hw::probe();
+    let plans = match &args.config {
+        Some(path) => Some(memory_plans(path, &report)?),
+        None => None,
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let value = match plans {
+            None => serde_json::to_value(&report)?,
+            Some(plans) => serde_json::json!({ "hardware": report, "estimates": plans }),
+        };
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         println!("{report}");
+        for plan in plans.iter().flatten() {
+            print!("{plan}");
+        }
     }
     Ok(())
+}
+
+/// The estimate of each stage of a config, with the memory records under its output_dir.
+fn memory_plans(
+    path: &std::path::Path,
+    report: &tunelab::hw::HardwareReport,
+) -> Result<Vec<tunelab::hw::estimate::Plan>> {
+    let config = tunelab::config::RunConfig::load(path)?;
+    let source = ModelSource::parse(Some(config.model_name.as_str()))?;
+    let loaded = LoadedModel::load(&source, &candle_core::Device::Cpu, &mut |l| {
+        eprintln!("{l}")
+    })?;
+    let facts = tunelab::hw::estimate::ModelFacts::of(&ModelInfo::of(&loaded));
+    let free = report.gpus.first().and_then(|g| g.memory_free_bytes);
+    config
+        .stage_configs()?
+        .iter()
+        .map(|stage| Ok(tunelab::hw::estimate::Plan::new(stage, &facts, free)))
+        .collect()
 }

@@ -2,6 +2,8 @@
 //! independently of NVML (through /proc/driver/nvidia), so the same tests check the
 //! no-driver path on a CPU machine and the GPU path on a GPU machine.
 
+mod common;
+
 use std::process::Command;
 use tunelab::hw::{self, GpuInfo, GpuProcess, HardwareReport};
 
@@ -228,4 +230,127 @@ fn peak_sampler_follows_the_driver() {
     } else {
         assert!(sampler.is_none(), "no driver, so no memory readings");
     }
+}
+
+#[test]
+fn a_recorded_peak_is_read_back_beside_the_estimate() {
+    use tunelab::config::RunConfig;
+    use tunelab::hw::calibration::{find_records, MemoryRecord, MEMORY_FILE};
+    use tunelab::hw::estimate::{estimate, ModelFacts, Plan};
+    let dir = common::scratch_dir("hw_calibration");
+    let facts = ModelFacts {
+        layers: 30,
+        hidden: 576,
+        intermediate: 1536,
+        heads: 9,
+        kv_heads: 3,
+        head_dim: 64,
+        vocab: 49152,
+        weight_bytes: 90 << 20,
+        largest_matrix: 49152 * 576,
+    };
+    let config = RunConfig {
+        train_file: "x.jsonl".into(),
+        output_dir: dir.clone(),
+        per_device_train_batch_size: 4,
+        max_seq_length: 256,
+        ..RunConfig::default()
+    };
+    // As the trainer writes it after a CUDA run: measured peak 10% below the estimate.
+    let e = estimate(&config, &facts, None);
+    let measured = (e.run_bytes as f64 / 1.1) as u64;
+    let record = MemoryRecord {
+        method: "NVML".into(),
+        baseline_used_bytes: 1 << 30,
+        peak_used_bytes: (1 << 30) + measured,
+        run_peak_bytes: measured,
+        estimate: Some(e.clone()),
+    };
+    let run = dir.join("sft");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(
+        run.join(MEMORY_FILE),
+        serde_json::to_string(&record).unwrap(),
+    )
+    .unwrap();
+    let found = find_records(&dir);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].1.run_peak_bytes, measured);
+    let plan = Plan::new(&config, &facts, Some(80 << 30));
+    assert_eq!(plan.past_runs.len(), 1);
+    assert!(
+        (plan.past_runs[0].error - 0.1).abs() < 1e-6,
+        "{}",
+        plan.past_runs[0].error
+    );
+    let text = plan.to_string();
+    assert!(text.contains("verdict: fits"), "{text}");
+    assert!(text.contains("(+10.0%)"), "{text}");
+    // A DPO plan does not count an SFT run as its calibration.
+    let dpo = RunConfig {
+        stage: tunelab::config::Stage::Dpo,
+        ..config
+    };
+    assert!(Plan::new(&dpo, &facts, None).past_runs.is_empty());
+}
+
+#[test]
+fn cli_hw_config_json_holds_the_hardware_and_each_stage_estimate() {
+    let cache = missing_cache_dir("hw_config");
+    let config =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/camara_qod/config.toml");
+    let model = common::default_gguf();
+    let dir = common::scratch_dir("hw_config_json");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(
+            "model_name = \"\"",
+            &format!("model_name = \"{}\"", model.display()),
+        )
+        .replace(
+            "train_file = \"sft.jsonl\"",
+            &format!(
+                "train_file = \"{}\"",
+                config.with_file_name("sft.jsonl").display()
+            ),
+        );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = tunelab_hw(&["--json", "--config", path.to_str().unwrap()], &cache);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["hardware"]["cpu"].is_object());
+    let stages: Vec<&str> = json["estimates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, vec!["sft", "dpo"]);
+    let e = &json["estimates"][1]["estimate"];
+    let keys: Vec<&str> = e.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "free_bytes",
+            "max_batch",
+            "max_seq",
+            "run_bytes",
+            "shape",
+            "terms",
+            "total_bytes",
+            "verdict"
+        ]
+    );
+    let sum: u64 = e["terms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, e["total_bytes"].as_u64().unwrap());
 }

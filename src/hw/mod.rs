@@ -3,6 +3,8 @@
 //!
 //! The readable form is here; the schema and the reading are in `probe`.
 
+pub mod calibration;
+pub mod estimate;
 mod gpu;
 pub mod peak;
 mod probe;

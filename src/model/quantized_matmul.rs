@@ -116,7 +116,11 @@ impl CustomOp1 for QuantizedMatmul {
             .weight
             .dequantize(arg.device())?
             .to_dtype(grad_res.dtype())?;
-        Ok(Some(grad_res.broadcast_matmul(&w)?))
+        // One (rows, n)·(n, k) product: a broadcast matmul would copy W once per batch row.
+        let n = w.dim(0)?;
+        let rows = grad_res.elem_count() / n;
+        let grad_x = grad_res.contiguous()?.reshape((rows, n))?.matmul(&w)?;
+        Ok(Some(grad_x.reshape(arg.shape())?))
     }
 }
 

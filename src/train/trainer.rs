@@ -17,7 +17,10 @@ use crate::device::{self, DeviceChoice};
 use crate::eval::cases::load_eval_file;
 use crate::eval::live::LiveEval;
 use crate::fsutil::{write_dir_atomically, write_file_atomically};
+use crate::hw::calibration::MemoryRecord;
+use crate::hw::estimate::{estimate, Estimate, ModelFacts};
 use crate::hw::peak::{PeakReading, PeakSampler};
+use crate::model::info::ModelInfo;
 use crate::model::lora::{mix_seed, LoraConfig};
 use crate::model::peft::{load_adapter, save_adapter, write_adapter_files};
 use crate::model::{LoadedModel, ModelSource};
@@ -464,7 +467,13 @@ impl Run {
             self.checkpoint(&loaded, &config, &lora, &optimizer, step, &losses)?;
         }
         if let Some(sampler) = memory {
-            write_memory_record(&config.output_dir, &sampler.finish(0))?;
+            // The estimate at the longest sequence the data actually has (batches are padded
+            // to their longest), beside the measured peak: the calibration record.
+            let mut shaped = config.clone();
+            shaped.max_seq_length = objective.lengths().into_iter().max().unwrap_or(1);
+            let facts = ModelFacts::of(&ModelInfo::of(&loaded));
+            let estimate = estimate(&shaped, &facts, None);
+            write_memory_record(&config.output_dir, &sampler.finish(0), &estimate)?;
         }
         Ok(Done {
             message: format!(
@@ -530,18 +539,22 @@ impl Run {
     }
 }
 
-pub const MEMORY_FILE: &str = "memory.json";
-
-/// Records the run's measured device memory in output_dir (atomically), for calibration.
-fn write_memory_record(output_dir: &Path, reading: &PeakReading) -> Result<()> {
-    let record = serde_json::json!({
-        "method": "NVML device memory in use, sampled every 100 ms",
-        "baseline_used_bytes": reading.baseline_used_bytes,
-        "peak_used_bytes": reading.peak_used_bytes,
-        "run_peak_bytes": reading.run_peak_bytes(),
-    });
+/// Records the run's measured device memory and its estimate in output_dir (atomically),
+/// for calibration.
+fn write_memory_record(
+    output_dir: &Path,
+    reading: &PeakReading,
+    estimate: &Estimate,
+) -> Result<()> {
+    let record = MemoryRecord {
+        method: "NVML device memory in use, sampled every 100 ms".into(),
+        baseline_used_bytes: reading.baseline_used_bytes,
+        peak_used_bytes: reading.peak_used_bytes,
+        run_peak_bytes: reading.run_peak_bytes(),
+        estimate: Some(estimate.clone()),
+    };
     write_file_atomically(
-        &output_dir.join(MEMORY_FILE),
+        &output_dir.join(crate::hw::calibration::MEMORY_FILE),
         serde_json::to_string_pretty(&record)?.as_bytes(),
     )
 }

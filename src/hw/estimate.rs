@@ -1,0 +1,429 @@
+//! Will this run fit? A device-memory estimate for a training config, term by term, with a
+//! verdict against free memory and, when it does not fit, the largest batch and sequence
+//! length that would.
+//!
+//! The terms follow what tunelab's trainer holds on the device: the base weights as stored,
+//! the LoRA matrices with their gradients and AdamW moments (all f32), the activations kept
+//! for backward (per token and layer, plus attention's per-head seq² scores), the logits and
+//! their log-softmax in f32 (batch × seq × vocab, the largest term for small models), one
+//! base weight dequantized at a time, DPO's doubled batch (chosen and rejected rows), a KV
+//! cache for eval generation, and the CUDA context. The per-token and seq² coefficients are
+//! measured: see `ACTIVATION_BYTES_PER_TOKEN_DIM` and the calibration table in the README.
+
+use crate::config::{RunConfig, Stage};
+use crate::model::info::ModelInfo;
+use serde::{Deserialize, Serialize};
+
+/// Activation bytes kept per token, per layer, per unit of (hidden + intermediate) width,
+/// measured on the CUDA path (bf16 activations, f32 norms, LoRA and softmax).
+pub const ACTIVATION_BYTES_PER_TOKEN_DIM: f64 = 24.0;
+/// Bytes kept per attention score (row × head × seq × seq), per layer: the scores, mask,
+/// softmax pieces and their f32 copies.
+pub const ATTENTION_BYTES_PER_SCORE: f64 = 16.0;
+/// Bytes per logit (token × vocab): bf16 logits, their f32 copy, the shifted copy, exp and
+/// log-softmax, and the backward's gradient of the same size.
+pub const LOGIT_BYTES: f64 = 22.0;
+/// The CUDA context and cuBLAS workspaces of one process.
+pub const CUDA_CONTEXT_BYTES: u64 = 512 << 20;
+/// Below this share of free memory a run fits; up to all of it, it is tight.
+const TIGHT_SHARE: f64 = 0.85;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Term {
+    pub name: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Fits,
+    Tight,
+    DoesNotFit,
+}
+
+/// The shape of a run, as far as memory goes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct RunShape {
+    pub stage: crate::config::Stage,
+    /// Sequences per micro-batch (pairs for DPO).
+    pub batch: usize,
+    pub seq: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Estimate {
+    pub shape: RunShape,
+    pub terms: Vec<Term>,
+    /// Every term, the CUDA context included.
+    pub total_bytes: u64,
+    /// What the run itself adds to the device: the total less the CUDA context, which is the
+    /// figure a run's measured peak above its baseline is compared with.
+    pub run_bytes: u64,
+    pub free_bytes: Option<u64>,
+    pub verdict: Option<Verdict>,
+    /// When it does not fit: the largest batch at this sequence length that fits, and the
+    /// longest sequence at this batch (0 when even 1 does not).
+    pub max_batch: Option<usize>,
+    pub max_seq: Option<usize>,
+}
+
+/// The model's facts the estimate needs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelFacts {
+    pub layers: usize,
+    pub hidden: usize,
+    pub intermediate: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub vocab: usize,
+    /// The base weights as the trainer holds them (a dense base is quantized to Q4_1).
+    pub weight_bytes: u64,
+    /// The largest weight matrix, in elements (dequantized one at a time in f32).
+    pub largest_matrix: usize,
+}
+
+impl ModelFacts {
+    pub fn of(info: &ModelInfo) -> Self {
+        let q4_1_bytes_per_weight = 20.0 / 32.0;
+        let dense = info
+            .tensor_types
+            .keys()
+            .any(|t| matches!(t.as_str(), "F32" | "F16" | "BF16"));
+        let weight_bytes = if dense {
+            (info.parameters as f64 * q4_1_bytes_per_weight) as u64
+        } else {
+            info.bytes_in_memory as u64
+        };
+        Self {
+            layers: info.layers,
+            hidden: info.hidden_size,
+            intermediate: info.intermediate_size,
+            heads: info.heads,
+            kv_heads: info.kv_heads,
+            head_dim: info.head_dim,
+            vocab: info.vocab_size,
+            weight_bytes,
+            largest_matrix: (info.vocab_size * info.hidden_size)
+                .max(info.hidden_size * info.intermediate_size),
+        }
+    }
+
+    /// LoRA parameters for these targets and rank: r · (in + out) per adapted matrix.
+    pub fn lora_parameters(&self, targets: &[&str], r: usize) -> usize {
+        let q = self.heads * self.head_dim;
+        let kv = self.kv_heads * self.head_dim;
+        let (h, i) = (self.hidden, self.intermediate);
+        let per_layer: usize = targets
+            .iter()
+            .map(|t| match t.rsplit('.').next().unwrap_or(t) {
+                "q_proj" => h + q,
+                "k_proj" | "v_proj" => h + kv,
+                "o_proj" => q + h,
+                "gate_proj" | "up_proj" | "down_proj" => h + i,
+                _ => 0,
+            })
+            .sum();
+        per_layer * r * self.layers
+    }
+}
+
+/// The estimate for `config` on a model with `facts`, judged against `free_bytes` if known.
+pub fn estimate(config: &RunConfig, facts: &ModelFacts, free_bytes: Option<u64>) -> Estimate {
+    let shape = RunShape {
+        stage: config.stage,
+        batch: config.per_device_train_batch_size,
+        seq: config.max_seq_length,
+    };
+    let targets = config.lora().targets().unwrap_or_default();
+    let lora = facts.lora_parameters(&targets, config.lora_r) as u64;
+    let mut e = terms_for(shape, facts, lora, config.eval_max_new_tokens);
+    e.free_bytes = free_bytes;
+    if let Some(free) = free_bytes {
+        let verdict = judge(e.total_bytes, free);
+        e.verdict = Some(verdict);
+        if verdict == Verdict::DoesNotFit {
+            let fits = |batch: usize, seq: usize| {
+                let s = RunShape {
+                    batch,
+                    seq,
+                    ..shape
+                };
+                let t = terms_for(s, facts, lora, config.eval_max_new_tokens).total_bytes;
+                judge(t, free) != Verdict::DoesNotFit
+            };
+            e.max_batch = Some(largest(shape.batch, |b| fits(b, shape.seq)));
+            e.max_seq = Some(largest(shape.seq, |s| fits(shape.batch, s)));
+        }
+    }
+    e
+}
+
+fn judge(total: u64, free: u64) -> Verdict {
+    if (total as f64) <= TIGHT_SHARE * free as f64 {
+        Verdict::Fits
+    } else if total <= free {
+        Verdict::Tight
+    } else {
+        Verdict::DoesNotFit
+    }
+}
+
+/// The largest n in 1..=upper with fits(n), by bisection (fits is monotone); 0 if none.
+fn largest(upper: usize, fits: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, upper);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
+}
+
+fn terms_for(shape: RunShape, f: &ModelFacts, lora: u64, eval_new_tokens: usize) -> Estimate {
+    // DPO runs the chosen and rejected sequences of each pair in one batch.
+    let rows = shape.batch * if shape.stage == Stage::Dpo { 2 } else { 1 };
+    let tokens = (rows * shape.seq) as f64;
+    let per_token_layer = ACTIVATION_BYTES_PER_TOKEN_DIM * (f.hidden + f.intermediate) as f64;
+    let activations = tokens * f.layers as f64 * per_token_layer;
+    let scores = (rows * f.heads * shape.seq * shape.seq * f.layers) as f64;
+    let attention = scores * ATTENTION_BYTES_PER_SCORE;
+    let logits = tokens * f.vocab as f64 * LOGIT_BYTES;
+    // Eval generation: a bf16 KV cache for one sequence of prompt + reply.
+    let kv_cache = 2 * f.layers * f.kv_heads * f.head_dim * (shape.seq + eval_new_tokens) * 2;
+    let terms = vec![
+        term("base weights (as stored)", f.weight_bytes as f64),
+        term("LoRA weights (f32)", lora as f64 * 4.0),
+        term("LoRA gradients (f32)", lora as f64 * 4.0),
+        term("AdamW moments (f32)", lora as f64 * 8.0),
+        term("activations kept for backward", activations),
+        term("attention scores", attention),
+        term("logits and log-softmax (f32)", logits),
+        term(
+            "one weight dequantized (f32)",
+            f.largest_matrix as f64 * 4.0,
+        ),
+        term("KV cache for eval generation", kv_cache as f64),
+        term("CUDA context", CUDA_CONTEXT_BYTES as f64),
+    ];
+    let total_bytes = terms.iter().map(|t| t.bytes).sum();
+    Estimate {
+        shape,
+        terms,
+        total_bytes,
+        run_bytes: total_bytes - CUDA_CONTEXT_BYTES,
+        free_bytes: None,
+        verdict: None,
+        max_batch: None,
+        max_seq: None,
+    }
+}
+
+fn term(name: &str, bytes: f64) -> Term {
+    Term {
+        name: name.to_string(),
+        bytes: bytes.round() as u64,
+    }
+}
+
+/// One stage's estimate and the measured peaks of past runs with the same stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub stage: Stage,
+    pub output_dir: std::path::PathBuf,
+    pub estimate: Estimate,
+    pub past_runs: Vec<PastRun>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PastRun {
+    pub path: std::path::PathBuf,
+    pub shape: RunShape,
+    pub measured_run_bytes: u64,
+    pub estimated_run_bytes: u64,
+    /// (estimated − measured) / measured.
+    pub error: f64,
+}
+
+impl Plan {
+    pub fn new(config: &RunConfig, facts: &ModelFacts, free_bytes: Option<u64>) -> Self {
+        let past_runs = super::calibration::find_records(&config.output_dir)
+            .into_iter()
+            .filter_map(|(path, record)| {
+                let error = record.estimate_error()?;
+                let e = record.estimate?;
+                (e.shape.stage == config.stage).then_some(PastRun {
+                    path,
+                    shape: e.shape,
+                    measured_run_bytes: record.run_peak_bytes,
+                    estimated_run_bytes: e.run_bytes,
+                    error,
+                })
+            })
+            .collect();
+        Self {
+            stage: config.stage,
+            output_dir: config.output_dir.clone(),
+            estimate: estimate(config, facts, free_bytes),
+            past_runs,
+        }
+    }
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let e = &self.estimate;
+        writeln!(
+            f,
+            "\n{} memory estimate: batch {} × seq {}{}",
+            self.stage.name().to_uppercase(),
+            e.shape.batch,
+            e.shape.seq,
+            if self.stage == Stage::Dpo {
+                " (× 2 rows per pair)"
+            } else {
+                ""
+            }
+        )?;
+        for t in &e.terms {
+            writeln!(f, "  {:<34} {:>10}", t.name, gib(t.bytes))?;
+        }
+        writeln!(f, "  {:<34} {:>10}", "total", gib(e.total_bytes))?;
+        match (e.verdict, e.free_bytes) {
+            (Some(v), Some(free)) => {
+                let word = match v {
+                    Verdict::Fits => "fits",
+                    Verdict::Tight => "tight",
+                    Verdict::DoesNotFit => "does not fit",
+                };
+                writeln!(f, "  verdict: {word} in {} free", gib(free))?;
+                if let (Some(b), Some(s)) = (e.max_batch, e.max_seq) {
+                    writeln!(
+                        f,
+                        "  largest that fits: per_device_train_batch_size {b} at this length, \
+                         or max_seq_length {s} at this batch"
+                    )?;
+                }
+            }
+            _ => writeln!(
+                f,
+                "  verdict: no GPU to judge against (the CPU path uses RAM)"
+            )?,
+        }
+        for run in &self.past_runs {
+            writeln!(
+                f,
+                "  past run {}: batch {} × seq {}, measured {}, estimated {} ({:+.1}%)",
+                run.path.display(),
+                run.shape.batch,
+                run.shape.seq,
+                gib(run.measured_run_bytes),
+                gib(run.estimated_run_bytes),
+                run.error * 100.0
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SmolLM2-135M's shape.
+    fn smollm2() -> ModelFacts {
+        ModelFacts {
+            layers: 30,
+            hidden: 576,
+            intermediate: 1536,
+            heads: 9,
+            kv_heads: 3,
+            head_dim: 64,
+            vocab: 49152,
+            weight_bytes: 100_000_000,
+            largest_matrix: 49152 * 576,
+        }
+    }
+
+    fn config(stage: Stage, batch: usize, seq: usize) -> RunConfig {
+        RunConfig {
+            stage,
+            per_device_train_batch_size: batch,
+            max_seq_length: seq,
+            lora_r: 16,
+            eval_max_new_tokens: 256,
+            ..RunConfig::default()
+        }
+    }
+
+    fn bytes(e: &Estimate, name: &str) -> u64 {
+        e.terms
+            .iter()
+            .find(|t| t.name.starts_with(name))
+            .unwrap()
+            .bytes
+    }
+
+    #[test]
+    fn terms_by_hand() {
+        let f = smollm2();
+        // All 7 projections at r = 16: per layer q (576+576) + k, v (576+192 each) + o (576+576)
+        // + gate, up, down (576+1536 each) = 10176, × 16 × 30 layers: the 4 884 480 trainable
+        // parameters the trainer reports for this model.
+        let lora = f.lora_parameters(&crate::model::llama::LINEAR_NAMES, 16);
+        assert_eq!(lora, 10176 * 16 * 30);
+        let e = estimate(&config(Stage::Sft, 8, 256), &f, None);
+        assert_eq!(bytes(&e, "LoRA weights"), lora as u64 * 4);
+        assert_eq!(bytes(&e, "AdamW"), lora as u64 * 8);
+        // 8 × 256 tokens × 49152 vocab × 22 bytes.
+        assert_eq!(bytes(&e, "logits"), 8 * 256 * 49152 * 22);
+        // 8 rows × 9 heads × 256² × 30 layers × 16 bytes.
+        assert_eq!(bytes(&e, "attention"), 8 * 9 * 256 * 256 * 30 * 16);
+        // 2048 tokens × 30 layers × 24 bytes × (576 + 1536).
+        assert_eq!(bytes(&e, "activations"), 2048 * 30 * 24 * 2112);
+        // K and V, 30 layers × 3 kv heads × 64 × (256 + 256) positions, bf16.
+        assert_eq!(bytes(&e, "KV cache"), 2 * 30 * 192 * 512 * 2);
+        assert_eq!(e.total_bytes, e.terms.iter().map(|t| t.bytes).sum::<u64>());
+        assert_eq!(e.run_bytes, e.total_bytes - CUDA_CONTEXT_BYTES);
+
+        // DPO's pairs are two sequences each: the batch-dependent terms double.
+        let d = estimate(&config(Stage::Dpo, 8, 256), &f, None);
+        assert_eq!(bytes(&d, "logits"), 2 * bytes(&e, "logits"));
+        assert_eq!(bytes(&d, "attention"), 2 * bytes(&e, "attention"));
+        assert_eq!(bytes(&d, "LoRA weights"), bytes(&e, "LoRA weights"));
+    }
+
+    #[test]
+    fn verdicts_and_the_largest_shape_that_fits() {
+        let f = smollm2();
+        let c = config(Stage::Sft, 64, 1024);
+        let need = estimate(&c, &f, None).total_bytes;
+        assert_eq!(
+            estimate(&c, &f, Some(need * 2)).verdict,
+            Some(Verdict::Fits)
+        );
+        assert_eq!(
+            estimate(&c, &f, Some(need + need / 20)).verdict,
+            Some(Verdict::Tight)
+        );
+        let small = estimate(&c, &f, Some(need / 4));
+        assert_eq!(small.verdict, Some(Verdict::DoesNotFit));
+        let (b, s) = (small.max_batch.unwrap(), small.max_seq.unwrap());
+        assert!(b > 0 && b < 64 && s > 0 && s < 1024, "{b} {s}");
+        let free = need / 4;
+        let at = |batch, seq| estimate(&config(Stage::Sft, batch, seq), &f, Some(free));
+        assert_ne!(at(b, 1024).verdict, Some(Verdict::DoesNotFit));
+        assert_eq!(at(b + 1, 1024).verdict, Some(Verdict::DoesNotFit));
+        assert_ne!(at(64, s).verdict, Some(Verdict::DoesNotFit));
+        assert_eq!(at(64, s + 1).verdict, Some(Verdict::DoesNotFit));
+        assert_eq!(estimate(&c, &f, None).verdict, None);
+    }
+}
