@@ -14,12 +14,14 @@ use crate::config::{RunConfig, Stage};
 use crate::model::info::ModelInfo;
 use serde::{Deserialize, Serialize};
 
-/// Activation bytes kept per token, per layer, per unit of (hidden + intermediate) width,
-/// measured on the CUDA path (bf16 activations, f32 norms, LoRA and softmax).
-pub const ACTIVATION_BYTES_PER_TOKEN_DIM: f64 = 24.0;
+/// Activation bytes kept per token, per layer, per unit of (hidden + intermediate) width, on
+/// the CUDA path (bf16 activations; f32 norms, LoRA inputs and dropout masks; the allocator's
+/// pool). Fitted with ATTENTION_BYTES_PER_SCORE to the measured peaks of six fixed-shape runs
+/// on an H100 (tests/gpu/calibrate.sh; the table is in the README): within ±3.3% on all six.
+pub const ACTIVATION_BYTES_PER_TOKEN_DIM: f64 = 138.0;
 /// Bytes kept per attention score (row × head × seq × seq), per layer: the scores, mask,
-/// softmax pieces and their f32 copies.
-pub const ATTENTION_BYTES_PER_SCORE: f64 = 16.0;
+/// softmax pieces and their f32 copies. Fitted with the above.
+pub const ATTENTION_BYTES_PER_SCORE: f64 = 32.0;
 /// Bytes per logit (token × vocab): bf16 logits, their f32 copy, the shifted copy, exp and
 /// log-softmax, and the backward's gradient of the same size.
 pub const LOGIT_BYTES: f64 = 22.0;
@@ -385,10 +387,10 @@ mod tests {
         assert_eq!(bytes(&e, "AdamW"), lora as u64 * 8);
         // 8 × 256 tokens × 49152 vocab × 22 bytes.
         assert_eq!(bytes(&e, "logits"), 8 * 256 * 49152 * 22);
-        // 8 rows × 9 heads × 256² × 30 layers × 16 bytes.
-        assert_eq!(bytes(&e, "attention"), 8 * 9 * 256 * 256 * 30 * 16);
-        // 2048 tokens × 30 layers × 24 bytes × (576 + 1536).
-        assert_eq!(bytes(&e, "activations"), 2048 * 30 * 24 * 2112);
+        // 8 rows × 9 heads × 256² × 30 layers × 32 bytes.
+        assert_eq!(bytes(&e, "attention"), 8 * 9 * 256 * 256 * 30 * 32);
+        // 2048 tokens × 30 layers × 138 bytes × (576 + 1536).
+        assert_eq!(bytes(&e, "activations"), 2048 * 30 * 138 * 2112);
         // K and V, 30 layers × 3 kv heads × 64 × (256 + 256) positions, bf16.
         assert_eq!(bytes(&e, "KV cache"), 2 * 30 * 192 * 512 * 2);
         assert_eq!(e.total_bytes, e.terms.iter().map(|t| t.bytes).sum::<u64>());
