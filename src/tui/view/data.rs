@@ -207,9 +207,10 @@ fn render_detail(app: &App, row: Option<&Row>, frame: &mut Frame, area: Rect) {
         return;
     };
     let inspection = data.inspection.as_ref().filter(|i| i.line == row.line);
-    let view_name = match data.view {
-        DetailView::Chat => "chat template",
-        DetailView::Tokens => "token mask: loss / masked",
+    let view_name = match (&row.record, data.view) {
+        (None, _) => "as written (the file has problems)",
+        (Some(_), DetailView::Chat) => "chat template",
+        (Some(_), DetailView::Tokens) => "token mask: loss / masked",
     };
     let title = format!(" Line {} · {view_name} (m) ", row.line);
     let block = panel(theme, title, false);
@@ -259,7 +260,11 @@ fn pretty_raw(raw: &str) -> Vec<Line<'static>> {
 fn token_lines(tokens: &[(String, bool)], truncated: usize, theme: &Theme) -> Vec<Line<'static>> {
     let mut lines = vec![];
     let mut spans = vec![];
+    let separator = Span::styled("│", Style::new().fg(theme.ui.border));
     for (text, loss) in tokens {
+        if !spans.is_empty() {
+            spans.push(separator.clone());
+        }
         let style = if *loss {
             Style::new().fg(theme.tokens.loss).underlined()
         } else {
@@ -275,7 +280,6 @@ fn token_lines(tokens: &[(String, bool)], truncated: usize, theme: &Theme) -> Ve
                 lines.push(Line::from(std::mem::take(&mut spans)));
             }
         }
-        spans.push(Span::styled("│", Style::new().fg(theme.ui.border)));
     }
     lines.push(Line::from(spans));
     if truncated > 0 {

@@ -171,13 +171,14 @@ fn render_help(app: &App, frame: &mut Frame, body: Rect) {
                 .filter(|o| same(o.action, b.action))
                 .collect();
             let labels: Vec<&str> = group.iter().map(|o| o.label).collect();
-            let help = if group.len() > 2 && matches!(b.action, Action::GoTo(_)) {
-                "go to that screen"
-            } else {
-                b.help
+            let (labels, help) = match (b.action, labels.as_slice()) {
+                (Action::GoTo(_), [first, .., last]) => {
+                    (format!("{first}…{last}"), "go to that screen")
+                }
+                _ => (labels.join("/"), b.help),
             };
             lines.push(Line::from(vec![
-                Span::styled(format!("  {:<8}", labels.join("/")), theme.text()),
+                Span::styled(format!("  {labels:<8}"), theme.text()),
                 Span::styled(help, theme.muted()),
             ]));
         }

@@ -7,7 +7,7 @@ use crate::tui::series::Series;
 use crate::tui::theme::Theme;
 use crate::tui::training::{RunSource, RunState, RunView};
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
+use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Gauge, List, ListItem, Paragraph};
 use ratatui::Frame;
@@ -242,6 +242,14 @@ fn render_status(app: &App, run: &RunView, frame: &mut Frame, area: Rect) {
     frame.render_widget(Line::from(spans), area);
 }
 
+fn plot<'a>(name: &str, series: &'a Series, color: Color) -> Plot<'a> {
+    Plot {
+        name: name.to_string(),
+        series,
+        color,
+    }
+}
+
 /// One chart: a title and its series.
 struct ChartSpec<'a> {
     title: String,
@@ -251,20 +259,17 @@ struct ChartSpec<'a> {
 /// The charts a run has data for, in order.
 fn charts<'a>(run: &'a RunView, theme: &Theme) -> Vec<ChartSpec<'a>> {
     let c = &theme.chart;
-    let plot = |name: &str, series: &'a Series, color| Plot {
-        name: name.to_string(),
-        series,
-        color,
-    };
     let mut loss = vec![plot("train", &run.loss, c.train_loss)];
     if let Some(eval) = run.eval_metrics.get("eval_loss") {
         loss.push(plot("eval", eval, c.eval_loss));
     }
-    let mut out = vec![
-        ChartSpec {
-            title: "loss".into(),
-            plots: loss,
-        },
+    let mut out = vec![ChartSpec {
+        title: "loss".into(),
+        plots: loss,
+    }];
+    // The stage's own figures (DPO's rewards) come right after the loss.
+    out.extend(stage_charts(run, theme));
+    out.extend([
         ChartSpec {
             title: "learning rate".into(),
             plots: vec![plot("lr", &run.learning_rate, c.learning_rate)],
@@ -277,7 +282,28 @@ fn charts<'a>(run: &'a RunView, theme: &Theme) -> Vec<ChartSpec<'a>> {
             title: "tokens/s".into(),
             plots: vec![plot("tok/s", &run.tokens_per_s, c.tokens_per_s)],
         },
-    ];
+    ]);
+    let evals: Vec<Plot> = run
+        .eval_metrics
+        .iter()
+        .filter(|(k, _)| k.as_str() != "eval_loss")
+        .enumerate()
+        .map(|(n, (k, s))| plot(k, s, theme.series(n)))
+        .collect();
+    if !evals.is_empty() {
+        out.push(ChartSpec {
+            title: "eval metrics".into(),
+            plots: evals,
+        });
+    }
+    out
+}
+
+/// Charts of Step.metrics: DPO's rewards (chosen and rejected together), margins, accuracies,
+/// then any other stage metric on its own.
+fn stage_charts<'a>(run: &'a RunView, theme: &Theme) -> Vec<ChartSpec<'a>> {
+    let c = &theme.chart;
+    let mut out = vec![];
     let stage = |name: &str| run.stage_metrics.get(name);
     let rewards: Vec<Plot> = [
         ("chosen", stage("rewards/chosen"), c.rewards_chosen),
@@ -318,19 +344,6 @@ fn charts<'a>(run: &'a RunView, theme: &Theme) -> Vec<ChartSpec<'a>> {
         out.push(ChartSpec {
             title: key.clone(),
             plots: vec![plot(key, s, theme.series(n))],
-        });
-    }
-    let evals: Vec<Plot> = run
-        .eval_metrics
-        .iter()
-        .filter(|(k, _)| k.as_str() != "eval_loss")
-        .enumerate()
-        .map(|(n, (k, s))| plot(k, s, theme.series(n)))
-        .collect();
-    if !evals.is_empty() {
-        out.push(ChartSpec {
-            title: "eval metrics".into(),
-            plots: evals,
         });
     }
     out
