@@ -108,9 +108,9 @@ fn step_of(screen: &str) -> Option<usize> {
     screen[start..end].parse().ok()
 }
 
-#[test]
-fn the_workbench_trains_under_tmux_and_restores_the_terminal() {
-    let dir = common::scratch_dir("tui_e2e");
+/// A folder with the tiny model, four SFT records and tiny.toml (STEPS steps, output runs/tiny).
+fn workspace(name: &str) -> PathBuf {
+    let dir = common::scratch_dir(name);
     tiny_model(&dir);
     let records: Vec<String> = [
         ("what is a bop", "a blowout preventer"),
@@ -126,18 +126,22 @@ fn the_workbench_trains_under_tmux_and_restores_the_terminal() {
         dir.join("tiny.toml"),
         format!(
             "model_name = \"model\"\ntrain_file = \"sft.jsonl\"\noutput_dir = \"runs/tiny\"\n\
-         max_steps = {STEPS}\nper_device_train_batch_size = 2\nmax_seq_length = 128\n\
-         lora_r = 4\nlogging_steps = 1\nsave_steps = 100\n"
+             max_steps = {STEPS}\nper_device_train_batch_size = 2\nmax_seq_length = 128\n\
+             lora_r = 4\nlogging_steps = 1\nsave_steps = 100\n"
         ),
     )
     .unwrap();
+    dir
+}
 
+/// Starts `tunelab ARGS` in a 100×30 tmux window in `dir`; after it exits the shell prints
+/// its status and the terminal's mode (TTY:icanon when canonical mode is back).
+fn open(dir: &Path, args: &str, socket: &str) -> Tmux {
     let tmux = Tmux {
-        socket: format!("tunelab-e2e-{}", std::process::id()),
+        socket: format!("tunelab-{socket}-{}", std::process::id()),
     };
-    // After the workbench exits the shell reports its status and the terminal's mode.
     let script = format!(
-        "'{}'; echo \"EXITED:$?\"; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon | sed 's/^/TTY:/'; sleep 60",
+        "'{}' {args}; echo \"EXITED:$?\"; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon | sed 's/^/TTY:/'; sleep 60",
         env!("CARGO_BIN_EXE_tunelab")
     );
     tmux.run(&[
@@ -155,6 +159,13 @@ fn the_workbench_trains_under_tmux_and_restores_the_terminal() {
         "-c",
         &script,
     ]);
+    tmux
+}
+
+#[test]
+fn the_workbench_trains_under_tmux_and_restores_the_terminal() {
+    let dir = workspace("tui_e2e");
+    let tmux = open(&dir, "", "train");
     let long = Duration::from_secs(120);
     tmux.wait_for("the tabs", long, |s| {
         s.contains("1 Hardware") && s.contains("3 Training")
@@ -213,5 +224,36 @@ fn the_workbench_trains_under_tmux_and_restores_the_terminal() {
         flags.trim(),
         "0 0",
         "alternate screen / mouse reporting still on"
+    );
+}
+
+#[test]
+fn watch_follows_a_headless_run_from_another_process() {
+    let dir = workspace("tui_watch");
+    // The workbench waits for a run that has not started yet.
+    let tmux = open(&dir, "watch runs/tiny", "watch");
+    let long = Duration::from_secs(120);
+    tmux.wait_for("the follow screen", long, |s| {
+        s.contains("following runs/tiny")
+    });
+    let train = Command::new(env!("CARGO_BIN_EXE_tunelab"))
+        .args(["train", "--config", "tiny.toml", "--device", "cpu"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        train.status.success(),
+        "{}",
+        String::from_utf8_lossy(&train.stderr)
+    );
+    let screen = tmux.wait_for("the followed run's end", long, |s| {
+        step_of(s) == Some(STEPS) && s.contains("finished")
+    });
+    assert!(screen.contains("read-only"), "{screen}");
+    tmux.keys("q");
+    let after = tmux.wait_for("the exit", long, |s| s.contains("TTY:"));
+    assert!(
+        after.contains("EXITED:0") && after.contains("TTY:icanon"),
+        "{after}"
     );
 }

@@ -152,8 +152,11 @@ impl RunView {
                 self.trainable_parameters = trainable_parameters;
                 self.device = device;
                 self.stage = stage;
-                // A followed run that resumed starts over in the same file.
-                self.state = RunState::Running;
+                // A pause or stop asked for while loading still holds; a followed run that
+                // resumed starts over in the same file.
+                if !matches!(self.state, RunState::Paused | RunState::Stopping) {
+                    self.state = RunState::Running;
+                }
             }
             TrainEvent::Phase { name, done, total } => {
                 self.phase = (done < total).then_some((name, done, total));
