@@ -43,9 +43,11 @@ pub fn scan(root: &Path) -> Found {
     }
     let mut run_parents = vec![root.join("runs")];
     run_parents.extend(sample_dirs.iter().map(|d| d.join("runs")));
+    // A pipeline's folder holds a folder per stage, each a run of its own.
     let runs = run_parents
         .iter()
         .flat_map(|p| subdirs(p))
+        .flat_map(|d| std::iter::once(d.clone()).chain(subdirs(&d)))
         .filter_map(|d| summarize(&d))
         .map(|mut run| {
             run.dir = strip(run.dir, root);
@@ -95,22 +97,32 @@ pub fn summarize(dir: &Path) -> Option<RunSummary> {
                 summary.step = step;
                 summary.last_loss = Some(loss);
             }
-            TrainEvent::Finished { ok, message, .. } => {
+            TrainEvent::Finished {
+                ok,
+                message,
+                adapter,
+                ..
+            } => {
                 summary.status = if ok {
                     "finished".into()
                 } else {
                     format!("failed: {message}")
                 };
+                // A pipeline's adapter is its last stage's.
+                summary.adapter = adapter.map(PathBuf::from).filter(|a| is_adapter(a));
             }
             _ => {}
         }
     }
-    let adapter = dir.join("adapter");
-    summary.adapter = adapter
-        .join("adapter_config.json")
-        .is_file()
-        .then_some(adapter);
+    let own = dir.join("adapter");
+    if is_adapter(&own) {
+        summary.adapter = Some(own);
+    }
     Some(summary)
+}
+
+fn is_adapter(dir: &Path) -> bool {
+    dir.join("adapter_config.json").is_file()
 }
 
 fn subdirs(dir: &Path) -> Vec<PathBuf> {
@@ -162,6 +174,7 @@ mod tests {
         let root = std::env::temp_dir().join(format!("tunelab-scan-{}", std::process::id()));
         let preset = root.join("sample_data/p");
         let run = root.join("runs/r1");
+        let stage = root.join("runs/r2/sft");
         std::fs::create_dir_all(&preset).unwrap();
         std::fs::create_dir_all(run.join("adapter")).unwrap();
         std::fs::write(preset.join("config.toml"), "").unwrap();
@@ -174,6 +187,8 @@ mod tests {
             r#"{"event":"step","step":4,"epoch":1.0,"loss":1.5,"lr":0.1,"grad_norm":1.0,"tokens_per_s":5.0,"elapsed_s":1.0}"#,
         ];
         std::fs::write(run.join("events.jsonl"), events.join("\n")).unwrap();
+        std::fs::create_dir_all(&stage).unwrap();
+        std::fs::write(stage.join("events.jsonl"), events[0]).unwrap();
         let found = scan(&root);
         std::fs::remove_dir_all(&root).unwrap();
         assert_eq!(
@@ -187,7 +202,8 @@ mod tests {
             found.data_files,
             vec![PathBuf::from("sample_data/p/sft.jsonl")]
         );
-        assert_eq!(found.runs.len(), 1);
+        assert_eq!(found.runs.len(), 2);
+        assert_eq!(found.runs[1].dir, PathBuf::from("runs/r2/sft"));
         let run = &found.runs[0];
         assert_eq!(
             (run.step, run.total_steps, run.last_loss),

@@ -143,6 +143,16 @@ impl RunView {
                 self.log_line(format!(
                     "started {stage} on {device}: {examples} examples, steps {start_step}→{total_steps}"
                 ));
+                // A pipeline's next stage counts its steps from the start again: its curves
+                // are drawn on their own.
+                if stage != self.stage && !self.loss.is_empty() {
+                    self.loss = Series::default();
+                    self.learning_rate = Series::default();
+                    self.grad_norm = Series::default();
+                    self.tokens_per_s = Series::default();
+                    self.stage_metrics.clear();
+                    self.eval_metrics.clear();
+                }
                 self.output_dir = output_dir;
                 self.total_steps = total_steps;
                 self.start_step = start_step;
@@ -250,4 +260,50 @@ pub struct TrainState {
     pub run: Option<RunView>,
     /// The chart page shown (charts are shown four at a time).
     pub chart_page: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(stage: &str) -> TrainEvent {
+        TrainEvent::Started {
+            output_dir: "runs/p".into(),
+            total_steps: 4,
+            start_step: 0,
+            examples: 8,
+            truncated: 0,
+            trainable_parameters: 10,
+            device: "cpu".into(),
+            stage: stage.into(),
+        }
+    }
+
+    fn step(step: usize, loss: f64) -> TrainEvent {
+        TrainEvent::Step {
+            step,
+            epoch: 1.0,
+            loss,
+            lr: 1e-4,
+            grad_norm: 1.0,
+            tokens_per_s: 10.0,
+            elapsed_s: 2.0 * step as f64,
+            metrics: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_pipelines_next_stage_gets_fresh_curves() {
+        let mut view = RunView::new(1, RunSource::Own);
+        view.apply(started("sft"));
+        view.apply(step(1, 2.0));
+        view.apply(step(2, 1.5));
+        assert_eq!(view.eta_s(), Some(4.0));
+        view.apply(started("dpo"));
+        assert!(view.loss.is_empty());
+        view.apply(step(1, 0.69));
+        assert_eq!(view.loss.points, vec![(1.0, 0.69)]);
+        assert_eq!(view.stage, "dpo");
+        assert_eq!(view.log.len(), 2);
+    }
 }

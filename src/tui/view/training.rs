@@ -105,9 +105,24 @@ fn render_config(app: &App, frame: &mut Frame, area: Rect) {
     } else {
         c.model_name.clone()
     };
+    let stages: Vec<&str> = c.stages.iter().map(|s| s.name()).collect();
     let rows: Vec<(&str, String)> = vec![
+        (
+            "stages",
+            if stages.is_empty() {
+                c.stage.name().to_string()
+            } else {
+                stages.join(" → ")
+            },
+        ),
         ("model", model),
         ("train_file", c.train_file.display().to_string()),
+        (
+            "preference_file",
+            c.preference_file
+                .as_ref()
+                .map_or("none".into(), |p| p.display().to_string()),
+        ),
         (
             "eval_file",
             c.eval_file
