@@ -168,6 +168,13 @@ fn render_config(app: &App, frame: &mut Frame, area: Rect) {
             ),
         ),
     ];
+    // A pipeline stage's own keys, as its [sft] / [dpo] table sets them.
+    let tables = [("[sft]", &c.sft), ("[dpo]", &c.dpo)];
+    let mut rows = rows;
+    for (name, table) in tables.into_iter().filter(|(_, t)| !t.is_empty()) {
+        let keys: Vec<String> = table.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        rows.push((name, keys.join(" · ")));
+    }
     let width = usize::from(area.width.saturating_sub(22));
     let lines: Vec<Line> = rows
         .into_iter()
