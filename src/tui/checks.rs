@@ -1,5 +1,7 @@
-//! The checks shown as badges beside each compare reply. Richer checks (schema, expected
-//! fields, must-contain) slot in here; the screen only draws what `badges` returns.
+//! The checks shown as badges beside each compare reply. Richer checks (crate::eval's schema,
+//! expected fields, must-contain) slot in here; the screen only draws what `badges` returns.
+
+use crate::eval::checks::parse_reply_json;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Badge {
@@ -11,7 +13,7 @@ pub struct Badge {
 pub fn badges(reply: &str) -> Vec<Badge> {
     vec![Badge {
         label: "json",
-        pass: serde_json::from_str::<serde_json::Value>(reply.trim()).is_ok(),
+        pass: parse_reply_json(reply, false).is_some(),
     }]
 }
 
