@@ -10,3 +10,4 @@ pub mod fsutil;
 pub mod hw;
 pub mod model;
 pub mod train;
+pub mod tui;

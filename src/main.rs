@@ -8,6 +8,8 @@ use std::io::Write;
 use tunelab::device::{self, DeviceChoice};
 use tunelab::model::info::ModelInfo;
 use tunelab::model::{fetch, generate, LoadedModel, ModelSource, SamplingParams};
+use tunelab::tui::app::Opening;
+use tunelab::tui::theme::Theme;
 
 #[derive(Parser)]
 #[command(
@@ -18,6 +20,9 @@ use tunelab::model::{fetch, generate, LoadedModel, ModelSource, SamplingParams};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// The workbench's colours: default, light, high-contrast, or a TOML file merged over default.
+    #[arg(long, global = true, default_value = "default")]
+    theme: String,
 }
 
 #[derive(Subcommand)]
@@ -35,6 +40,8 @@ enum Command {
     Eval(cli_eval::EvalArgs),
     /// Base vs (few-shot vs) tuned replies side by side, with each one's checks and the tally.
     Compare(cli_eval::CompareArgs),
+    /// Open the workbench following a run another process writes (its output_dir).
+    Watch { dir: std::path::PathBuf },
 }
 
 #[derive(clap::Args)]
@@ -142,14 +149,13 @@ fn progress(line: &str) {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        None => {
-            println!(
-                "tunelab: the workbench screens are not built yet. Try:\n  \
-                 tunelab generate --prompt \"What is the capital of France?\" --temperature 0\n  \
-                 tunelab model info\n  \
-                 tunelab train --config sample_data/camara_qod/config.toml\n  tunelab --help"
-            );
-            Ok(())
+        None => tunelab::tui::run(Theme::load(&cli.theme)?, Opening::default()),
+        Some(Command::Watch { dir }) => {
+            let opening = Opening {
+                watch: Some(dir),
+                ..Opening::default()
+            };
+            tunelab::tui::run(Theme::load(&cli.theme)?, opening)
         }
         Some(Command::Generate(args)) => run_generate(args),
         Some(Command::Train(args)) => run_train(args),

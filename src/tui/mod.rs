@@ -1,0 +1,21 @@
+//! The workbench: a terminal UI over the engine. `app` holds the state and its update
+//! function, `view` draws it, `engine` carries out the effects off the UI thread, `run`
+//! is the event loop.
+
+pub mod app;
+pub mod checks;
+pub mod compare;
+pub mod data;
+pub mod discover;
+mod engine;
+pub mod follow;
+pub mod hardware;
+pub mod keys;
+mod model_worker;
+mod run;
+pub mod series;
+pub mod theme;
+pub mod training;
+pub mod view;
+
+pub use run::run;
