@@ -1,6 +1,7 @@
 //! The tunelab command line. With no subcommand it opens the workbench.
 
 mod cli_eval;
+mod cli_export;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -35,6 +36,10 @@ enum Command {
     Eval(cli_eval::EvalArgs),
     /// Base vs (few-shot vs) tuned replies side by side, with each one's checks and the tally.
     Compare(cli_eval::CompareArgs),
+    /// Export an adapter as a PEFT folder, or merged into its base as a Hugging Face folder or GGUF.
+    Export(cli_export::ExportArgs),
+    /// Print prompt ids, last-position logits and a greedy reply as JSON (to compare runtimes).
+    Logits(cli_export::LogitsArgs),
 }
 
 #[derive(clap::Args)]
@@ -152,6 +157,8 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Hw(args)) => run_hw(args),
         Some(Command::Eval(args)) => cli_eval::run_eval(args),
         Some(Command::Compare(args)) => cli_eval::run_compare(args),
+        Some(Command::Export(args)) => cli_export::run_export(args, &mut progress),
+        Some(Command::Logits(args)) => cli_export::run_logits(args, &mut progress),
         Some(Command::Model(ModelCommand::Pull)) => {
             fetch::fetch_default_model(&mut progress)?;
             Ok(())
