@@ -125,7 +125,12 @@ pub fn permute_rows(w: &Tensor, n_head: usize) -> Result<Tensor> {
         .reshape((rows, cols))?)
 }
 
-fn metadata(loaded: &LoadedModel, target: GgmlDType, name: &str) -> Result<Vec<(String, Value)>> {
+/// The metadata written for `loaded`, in file order.
+pub fn metadata(
+    loaded: &LoadedModel,
+    target: GgmlDType,
+    name: &str,
+) -> Result<Vec<(String, Value)>> {
     let c = loaded.model.config();
     let tok = &loaded.tokenizer;
     let vocab = tok.gguf_vocab(c.vocab_size)?;
@@ -184,4 +189,50 @@ fn metadata(loaded: &LoadedModel, target: GgmlDType, name: &str) -> Result<Vec<(
         }
     }
     Ok(md.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::gguf::unpermute_rows;
+
+    #[test]
+    fn permute_is_undone_by_the_loader() {
+        let (n_head, head_dim, cols) = (3, 4, 2);
+        let rows = n_head * head_dim;
+        let hf: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+        let w = Tensor::from_vec(hf.clone(), (rows, cols), &candle_core::Device::Cpu).unwrap();
+        let permuted: Vec<f32> = permute_rows(&w, n_head)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_ne!(permuted, hf);
+        // Row 1 of head 0 in llama.cpp's layout is Hugging Face row d/2 (the first of the
+        // second half), paired with row 0 for RoPE.
+        assert_eq!(permuted[cols..2 * cols], hf[2 * cols..3 * cols]);
+        let bytes: Vec<u8> = permuted.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let back: Vec<f32> = unpermute_rows(&bytes, rows, n_head)
+            .unwrap()
+            .chunks(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        assert_eq!(back, hf);
+    }
+
+    #[test]
+    fn matrix_types_fall_back_where_rows_do_not_divide() {
+        use GgmlDType::*;
+        let cases = [
+            ("blk.0.ffn_down.weight", 1536, Q4K, Q4K),
+            ("blk.0.attn_q.weight", 576, Q4K, Q5_0),
+            ("token_embd.weight", 576, Q4_1, Q8_0),
+            ("token_embd.weight", 576, BF16, BF16),
+            ("blk.0.attn_q.weight", 40, Q8_0, F16),
+        ];
+        for (name, cols, target, expected) in cases {
+            assert_eq!(matrix_type(name, cols, target), expected, "{name} {cols}");
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! transformers, llama.cpp) on the same token ids: the prompt ids, the last position's logits
 //! and a greedy continuation that stops at the model's stop ids.
 
-use crate::model::generate::{generate, SamplingParams};
+use crate::model::generate::{generate, SamplingParams, StopReason};
 use crate::model::LoadedModel;
 use anyhow::Result;
 use candle_core::Tensor;
@@ -18,6 +18,8 @@ pub struct PromptProbe {
     /// Greedy continuation, without the stop token that ended it.
     pub greedy_ids: Vec<u32>,
     pub greedy_text: String,
+    /// Whether the reply ended at a stop id (rather than at the length asked for).
+    pub greedy_stopped: bool,
 }
 
 pub fn probe(
@@ -56,6 +58,7 @@ pub fn probe(
         prompt: prompt.to_string(),
         ids,
         last_logits,
+        greedy_stopped: out.stop == StopReason::EndToken,
         greedy_ids: out.tokens,
         greedy_text: out.text,
     })
