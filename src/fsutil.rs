@@ -58,6 +58,18 @@ pub fn write_file_atomically_with(
         .with_context(|| format!("{}: cannot move into place", path.display()))
 }
 
+/// Gives a file the usual rw-r--r-- mode: the safetensors crate writes through a private
+/// (0600) temporary file, which would keep an exported model from other users.
+pub fn make_world_readable(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("{}: cannot set permissions", path.display()))?;
+    }
+    Ok(())
+}
+
 /// `.NAME.TAG` next to `path`.
 fn sibling(path: &Path, tag: &str) -> Result<PathBuf> {
     let name = path.file_name().context("the path needs a final name")?;

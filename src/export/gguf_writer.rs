@@ -3,7 +3,7 @@
 //! chat template), and every tensor under llama.cpp's name, with the q and k rows permuted back
 //! into llama.cpp's RoPE layout (the inverse of what `model::gguf` undoes at load).
 
-use super::merge::{merged_weights, MergedWeight};
+use super::merge::{merged_weights, AdapterKept, MergedWeight};
 use crate::fsutil::write_file_atomically_with;
 use crate::model::gguf::gguf_name;
 use crate::model::linear::ggml_type_name;
@@ -15,20 +15,22 @@ use candle_core::Tensor;
 use std::path::Path;
 
 /// Writes `loaded` (adapters merged) to `path` with its matrices stored as `target`, atomically.
-/// Returns one line per tensor type used, e.g. "Q4_K: 150 tensors".
+/// Returns one line per tensor type used ("Q4_K: 150 tensors") and how much of the adapter the
+/// rounding kept.
 pub fn write_gguf(
     loaded: &LoadedModel,
     path: &Path,
     target: GgmlDType,
     name: &str,
     progress: &mut dyn FnMut(&str),
-) -> Result<Vec<String>> {
+) -> Result<(Vec<String>, AdapterKept)> {
     let metadata = metadata(loaded, target, name)?;
     let weights = merged_weights(&loaded.model);
     let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(weights.len());
+    let mut kept = AdapterKept::default();
     let mut reported = 0;
     for (i, w) in weights.iter().enumerate() {
-        tensors.push(gguf_tensor(loaded, w, target)?);
+        tensors.push(gguf_tensor(loaded, w, target, &mut kept)?);
         let percent = (i + 1) * 100 / weights.len();
         if percent >= reported + 10 || i + 1 == weights.len() {
             reported = percent;
@@ -49,10 +51,11 @@ pub fn write_gguf(
         gguf_file::write(file, &md, &ts).context("writing GGUF")?;
         Ok(())
     })?;
-    Ok(counts
+    let types = counts
         .into_iter()
         .map(|(t, n)| format!("{t}: {n} tensors"))
-        .collect())
+        .collect();
+    Ok((types, kept))
 }
 
 /// llama.cpp's `general.file_type` (its `llama_ftype`) for a target type.
@@ -95,22 +98,34 @@ fn gguf_tensor(
     loaded: &LoadedModel,
     w: &MergedWeight,
     target: GgmlDType,
+    kept: &mut AdapterKept,
 ) -> Result<(String, QTensor)> {
     let hf = w.name.strip_suffix(".weight").unwrap_or(&w.name);
     let name = gguf_name(hf).with_context(|| format!("no GGUF name for {}", w.name))?;
     let c = loaded.model.config();
-    let mut t = w.tensor()?;
-    if hf.ends_with("self_attn.q_proj") {
-        t = permute_rows(&t, c.num_attention_heads)?;
+    let heads = if hf.ends_with("self_attn.q_proj") {
+        Some(c.num_attention_heads)
     } else if hf.ends_with("self_attn.k_proj") {
-        t = permute_rows(&t, c.num_key_value_heads)?;
-    }
+        Some(c.num_key_value_heads)
+    } else {
+        None
+    };
+    let layout = |t: Tensor| match heads {
+        Some(n) => permute_rows(&t, n),
+        None => Ok(t),
+    };
+    let (merged, delta) = w.tensor()?;
+    let merged = layout(merged)?;
     let dtype = if w.is_matrix() {
         matrix_type(&name, *w.shape().last().unwrap_or(&0), target)
     } else {
         GgmlDType::F32
     };
-    let q = QTensor::quantize(&t, dtype).with_context(|| format!("quantizing {name}"))?;
+    let q = QTensor::quantize(&merged, dtype).with_context(|| format!("quantizing {name}"))?;
+    if let Some(delta) = delta {
+        let stored = q.dequantize(&candle_core::Device::Cpu)?;
+        kept.add(&stored, &merged, &layout(delta)?)?;
+    }
     Ok((name, q))
 }
 

@@ -3,8 +3,8 @@
 //! tokenizer_config.json with the chat template, generation_config.json with every stop id.
 //! Quantized weights are dequantized. The folder appears whole or not at all.
 
-use super::merge::{merged_weights, MergedWeight};
-use crate::fsutil::write_dir_atomically;
+use super::merge::{merged_weights, AdapterKept, MergedWeight};
+use crate::fsutil::{make_world_readable, write_dir_atomically};
 use crate::model::LoadedModel;
 use anyhow::{Context, Result};
 use candle_core::{DType, Tensor};
@@ -17,18 +17,21 @@ pub const MAX_SHARD_BYTES: u64 = 2_000_000_000;
 
 pub const INDEX_FILE: &str = "model.safetensors.index.json";
 
-/// Writes `loaded` (adapters merged) into `dir`, replacing nothing until it is complete.
+/// Writes `loaded` (adapters merged) into `dir`, replacing nothing until it is complete; returns
+/// how much of the adapter the rounding to `dtype` kept.
 pub fn write_hf_folder(
     loaded: &LoadedModel,
     dir: &Path,
     dtype: DType,
     max_shard_bytes: u64,
     progress: &mut dyn FnMut(&str),
-) -> Result<()> {
+) -> Result<AdapterKept> {
+    let mut kept = AdapterKept::default();
     write_dir_atomically(dir, |tmp| {
         write_metadata(loaded, tmp, dtype)?;
-        write_weights(loaded, tmp, dtype, max_shard_bytes, progress)
-    })
+        write_weights(loaded, tmp, dtype, max_shard_bytes, &mut kept, progress)
+    })?;
+    Ok(kept)
 }
 
 /// The name llama.cpp and transformers give a float type.
@@ -134,6 +137,7 @@ fn write_weights(
     dir: &Path,
     dtype: DType,
     max_shard_bytes: u64,
+    kept: &mut AdapterKept,
     progress: &mut dyn FnMut(&str),
 ) -> Result<()> {
     let shards = plan_shards(merged_weights(&loaded.model), dtype, max_shard_bytes);
@@ -147,22 +151,28 @@ fn write_weights(
         } else {
             format!("model-{:05}-of-{count:05}.safetensors", i + 1)
         };
-        let tensors = shard
-            .iter()
-            .map(|w| Ok((w.name.clone(), w.tensor()?.to_dtype(dtype)?)))
-            .collect::<Result<Vec<(String, Tensor)>>>()?;
+        let mut tensors: Vec<(String, Tensor)> = Vec::with_capacity(shard.len());
+        for w in shard {
+            let (merged, delta) = w.tensor()?;
+            let stored = merged.to_dtype(dtype)?;
+            if let Some(delta) = delta {
+                kept.add(&stored, &merged, &delta)?;
+            }
+            tensors.push((w.name.clone(), stored));
+        }
         for (name, t) in &tensors {
             total_size += (t.elem_count() * dtype.size_in_bytes()) as u64;
             weight_map.insert(name.clone(), file.clone());
         }
         let path = dir.join(&file);
-        safetensors::serialize_to_file(tensors, Some(format.clone()), &path)
-            .with_context(|| format!("{}: cannot write", path.display()))?;
         progress(&format!(
-            "wrote {file} ({}/{count}, {} tensors)",
+            "writing {file} ({}/{count}, {} tensors)",
             i + 1,
             shard.len()
         ));
+        safetensors::serialize_to_file(tensors, Some(format.clone()), &path)
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+        make_world_readable(&path)?;
     }
     if count > 1 {
         let index = json!({

@@ -8,8 +8,9 @@ pub mod hf;
 pub mod merge;
 pub mod probe;
 
-use crate::fsutil::write_dir_atomically;
+use crate::fsutil::{make_world_readable, write_dir_atomically};
 use crate::model::fetch::DEFAULT_MODEL_FILE;
+use crate::model::linear::ggml_type_name;
 use crate::model::peft::{self, CONFIG_FILE, WEIGHTS_FILE};
 use crate::model::{LoadedModel, ModelSource};
 use anyhow::{bail, Context, Result};
@@ -91,6 +92,8 @@ pub struct ExportRequest {
 pub struct ExportSummary {
     pub out: PathBuf,
     pub base: String,
+    /// Share of the adapter's weight change that survived rounding (hf, gguf with an adapter).
+    pub adapter_kept: Option<f64>,
     pub notes: Vec<String>,
 }
 
@@ -127,7 +130,7 @@ pub fn export(req: &ExportRequest, progress: &mut dyn FnMut(&str)) -> Result<Exp
             loaded.model.lora_layers().len()
         ));
     }
-    let mut notes = vec![];
+    let (mut notes, mut kept) = (vec![], None);
     match req.format {
         ExportFormat::Peft => {
             let dir = req
@@ -138,7 +141,9 @@ pub fn export(req: &ExportRequest, progress: &mut dyn FnMut(&str)) -> Result<Exp
         }
         ExportFormat::Hf => {
             let dtype = req.dtype.unwrap_or(FloatType::Bf16).dtype();
-            hf::write_hf_folder(&loaded, &req.out, dtype, hf::MAX_SHARD_BYTES, progress)?;
+            let k = hf::write_hf_folder(&loaded, &req.out, dtype, hf::MAX_SHARD_BYTES, progress)?;
+            notes.extend(k.note(hf::torch_dtype_name(dtype)));
+            kept = k.fraction();
         }
         ExportFormat::Gguf => {
             let target = match (req.quant, req.dtype) {
@@ -146,12 +151,16 @@ pub fn export(req: &ExportRequest, progress: &mut dyn FnMut(&str)) -> Result<Exp
                 (None, f) => f.unwrap_or(FloatType::F16).ggml(),
             };
             let name = output_stem(&req.out);
-            notes = gguf_writer::write_gguf(&loaded, &req.out, target, &name, progress)?;
+            let (types, k) = gguf_writer::write_gguf(&loaded, &req.out, target, &name, progress)?;
+            notes = types;
+            notes.extend(k.note(ggml_type_name(target)));
+            kept = k.fraction();
         }
     }
     Ok(ExportSummary {
         out: req.out.clone(),
         base,
+        adapter_kept: kept,
         notes,
     })
 }
@@ -238,7 +247,7 @@ fn write_peft(adapter: &Path, out: &Path, base: &str) -> Result<()> {
         )?;
         std::fs::copy(adapter.join(WEIGHTS_FILE), tmp.join(WEIGHTS_FILE))
             .with_context(|| format!("{}: cannot copy", adapter.join(WEIGHTS_FILE).display()))?;
-        Ok(())
+        make_world_readable(&tmp.join(WEIGHTS_FILE))
     })
 }
 

@@ -265,7 +265,7 @@ def check_llama_cpp(work, probes, q8_probes):
                 out.append(tok)
             same += out == t["greedy_ids"]
         row(f"(d) llama.cpp: {name} tokenizer ids", texts_ok == len(probes), f"{texts_ok}/{len(probes)} identical", "all")
-        row(f"(d) llama.cpp: {name} logits vs tunelab", d < stated, f"max |dlogit| {d:.2f}", f"< {stated} (Q8 activations)")
+        row(f"(d) llama.cpp: {name} logits vs tunelab", d < stated, f"max |dlogit| {d:.2f}", f"< {stated} (llama.cpp rounds activations)")
         row(f"(d) llama.cpp: {name} greedy reply", same >= len(probes) - 1, f"{same}/{len(probes)} identical", ">= all but one")
         del llm
 
