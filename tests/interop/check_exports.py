@@ -277,6 +277,9 @@ def main():
     args = ap.parse_args()
     work = args.work
     torch.manual_seed(0)
+    # Full f32 products on a GPU too (no TF32), so the f32 bounds hold there.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
     if args.device == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
     probes = json.loads((work / "tl_adapter.json").read_text())
