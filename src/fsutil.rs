@@ -1,6 +1,8 @@
 //! Writing files and folders so that a crash never leaves a half-written one in place.
 
 use anyhow::{Context, Result};
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// Writes a folder through `fill`, which receives a temporary folder beside `dir`; on success
@@ -28,10 +30,44 @@ pub fn write_dir_atomically(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) 
 /// Writes a file through a temporary file beside it and a rename, so readers see the old
 /// content or the new, never a part.
 pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_file_atomically_with(path, |file| {
+        file.write_all(bytes)?;
+        Ok(())
+    })
+}
+
+/// The same for a file written piece by piece through `fill` (a large export).
+pub fn write_file_atomically_with(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+) -> Result<()> {
     let tmp = sibling(path, "partial")?;
-    std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
+    let written = File::create(&tmp)
+        .map_err(anyhow::Error::from)
+        .and_then(|file| {
+            let mut writer = BufWriter::new(file);
+            fill(&mut writer)?;
+            writer.into_inner()?.sync_all()?;
+            Ok(())
+        });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.context(format!("{}: cannot write", tmp.display())));
+    }
     std::fs::rename(&tmp, path)
         .with_context(|| format!("{}: cannot move into place", path.display()))
+}
+
+/// Gives a file the usual rw-r--r-- mode: the safetensors crate writes through a private
+/// (0600) temporary file, which would keep an exported model from other users.
+pub fn make_world_readable(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("{}: cannot set permissions", path.display()))?;
+    }
+    Ok(())
 }
 
 /// `.NAME.TAG` next to `path`.

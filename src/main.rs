@@ -1,6 +1,7 @@
 //! The tunelab command line. With no subcommand it opens the workbench.
 
 mod cli_eval;
+mod cli_export;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -42,6 +43,10 @@ enum Command {
     Compare(cli_eval::CompareArgs),
     /// Open the workbench following a run another process writes (its output_dir).
     Watch { dir: std::path::PathBuf },
+    /// Export an adapter as a PEFT folder, or merged into its base as a Hugging Face folder or GGUF.
+    Export(cli_export::ExportArgs),
+    /// Print prompt ids, last-position logits and a greedy reply as JSON (to compare runtimes).
+    Logits(cli_export::LogitsArgs),
 }
 
 #[derive(clap::Args)]
@@ -162,6 +167,8 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Hw(args)) => run_hw(args),
         Some(Command::Eval(args)) => cli_eval::run_eval(args),
         Some(Command::Compare(args)) => cli_eval::run_compare(args),
+        Some(Command::Export(args)) => cli_export::run_export(args, &mut progress),
+        Some(Command::Logits(args)) => cli_export::run_logits(args, &mut progress),
         Some(Command::Model(ModelCommand::Pull)) => {
             fetch::fetch_default_model(&mut progress)?;
             Ok(())

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use tunelab::model::hf_folder::save_hf_folder;
+use tunelab::export::hf::{write_hf_folder, MAX_SHARD_BYTES};
 use tunelab::model::source::LocalModel;
 use tunelab::model::LoadedModel;
 
@@ -45,7 +45,14 @@ fn hf_folder() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = common::scratch_dir("hf_export").join("smollm2-hf");
-        save_hf_folder(common::default_model(), &dir, DType::F32).expect("writing the HF folder");
+        write_hf_folder(
+            common::default_model(),
+            &dir,
+            DType::F32,
+            MAX_SHARD_BYTES,
+            &mut |_| {},
+        )
+        .expect("writing the HF folder");
         dir
     })
     .clone()

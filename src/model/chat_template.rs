@@ -64,6 +64,16 @@ impl ChatTemplate {
         &self.source
     }
 
+    /// The text the template's `bos_token` variable holds.
+    pub fn bos_token(&self) -> &str {
+        &self.bos_token
+    }
+
+    /// The text the template's `eos_token` variable holds.
+    pub fn eos_token(&self) -> &str {
+        &self.eos_token
+    }
+
     /// Renders a conversation; with `add_generation_prompt` the text ends where the
     /// assistant's reply begins.
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {

@@ -379,34 +379,44 @@ impl Llama {
         self.logits(&hidden.narrow(1, seq - 1, 1)?.squeeze(1)?)
     }
 
-    /// Every weight as a dense tensor of `dtype`, under its Hugging Face name (quantized weights
-    /// are dequantized; the tied head is left out, as Hugging Face files leave it out).
-    pub fn dense_weights(&self, dtype: DType) -> Result<Vec<(String, Tensor)>> {
-        let dense = |l: &Linear| l.dequantized(dtype);
-        let embed = Linear::new(self.embed_tokens.clone())?;
-        let mut out = vec![("model.embed_tokens.weight".to_string(), dense(&embed)?)];
+    /// Every weight as stored, under its Hugging Face name (`model.layers.0.mlp.up_proj.weight`),
+    /// in file order; the tied head is left out, as Hugging Face files leave it out.
+    pub fn weights(&self) -> Vec<(String, WeightRef<'_>)> {
+        let mut out = vec![(
+            "model.embed_tokens.weight".to_string(),
+            WeightRef::Embedding(&self.embed_tokens),
+        )];
         for (i, layer) in self.layers.iter().enumerate() {
             let p = format!("model.layers.{i}");
             for (name, l) in LINEAR_NAMES.iter().zip(layer.linears()) {
-                out.push((format!("{p}.{name}.weight"), dense(l)?));
+                out.push((format!("{p}.{name}.weight"), WeightRef::Linear(l)));
             }
             out.push((
                 format!("{p}.input_layernorm.weight"),
-                layer.input_layernorm.weight().to_dtype(dtype)?,
+                WeightRef::Vector(layer.input_layernorm.weight()),
             ));
             out.push((
                 format!("{p}.post_attention_layernorm.weight"),
-                layer.post_attention_layernorm.weight().to_dtype(dtype)?,
+                WeightRef::Vector(layer.post_attention_layernorm.weight()),
             ));
         }
         out.push((
             "model.norm.weight".into(),
-            self.norm.weight().to_dtype(dtype)?,
+            WeightRef::Vector(self.norm.weight()),
         ));
         if !self.config.tie_word_embeddings {
-            out.push(("lm_head.weight".into(), dense(&self.lm_head)?));
+            out.push(("lm_head.weight".into(), WeightRef::Linear(&self.lm_head)));
         }
-        Ok(out)
+        out
+    }
+
+    /// Every weight as a dense tensor of `dtype`, under its Hugging Face name (quantized weights
+    /// are dequantized; adapters are not merged).
+    pub fn dense_weights(&self, dtype: DType) -> Result<Vec<(String, Tensor)>> {
+        self.weights()
+            .into_iter()
+            .map(|(name, w)| Ok((name, w.dense(dtype)?)))
+            .collect()
     }
 
     /// Parameters of the model, counted from its tensors.
@@ -429,6 +439,37 @@ impl Llama {
             c.vocab_size * c.hidden_size
         };
         c.vocab_size * c.hidden_size + per_layer * c.num_hidden_layers + c.hidden_size + head
+    }
+}
+
+/// One stored weight of the model.
+#[derive(Debug, Clone, Copy)]
+pub enum WeightRef<'a> {
+    /// A projection, with its adapter if it has one.
+    Linear(&'a Linear),
+    /// The token embedding table (vocab, hidden).
+    Embedding(&'a BaseWeight),
+    /// A norm scale.
+    Vector(&'a Tensor),
+}
+
+impl WeightRef<'_> {
+    pub fn shape(&self) -> Vec<usize> {
+        match self {
+            Self::Linear(l) => vec![l.out_features(), l.in_features()],
+            Self::Embedding(BaseWeight::Quantized(q)) => q.shape().dims().to_vec(),
+            Self::Embedding(BaseWeight::Dense(t)) => t.dims().to_vec(),
+            Self::Vector(t) => t.dims().to_vec(),
+        }
+    }
+
+    /// The base weight as a dense tensor of `dtype` (no adapter merged).
+    pub fn dense(&self, dtype: DType) -> Result<Tensor> {
+        match self {
+            Self::Linear(l) => l.dequantized(dtype),
+            Self::Embedding(table) => Linear::new((*table).clone())?.dequantized(dtype),
+            Self::Vector(t) => Ok(t.to_dtype(dtype)?),
+        }
     }
 }
 

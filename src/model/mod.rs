@@ -5,7 +5,6 @@ pub mod config;
 pub mod fetch;
 pub mod generate;
 pub mod gguf;
-pub mod hf_folder;
 pub mod hub;
 pub mod info;
 pub mod linear;

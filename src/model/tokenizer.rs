@@ -13,9 +13,26 @@ use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
-/// GGUF token types (llama.cpp's `llama_token_type`) that are special tokens.
+/// GGUF token types (llama.cpp's `llama_token_type`).
+const TOKEN_TYPE_NORMAL: i32 = 1;
 const TOKEN_TYPE_CONTROL: i32 = 3;
 const TOKEN_TYPE_USER_DEFINED: i32 = 4;
+const TOKEN_TYPE_UNUSED: i32 = 5;
+
+/// The pre-tokenizer names this engine reads and writes, first name first where two share a
+/// pipeline.
+const PRE_TOKENIZER_NAMES: &[&str] = &["smollm", "gpt2", "llama-bpe"];
+
+/// A tokenizer as GGUF's `tokenizer.ggml.*` keys describe it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GgufVocab {
+    /// `tokenizer.ggml.pre`, llama.cpp's name for the pre-tokenizer.
+    pub pre: String,
+    pub tokens: Vec<String>,
+    pub token_types: Vec<i32>,
+    /// "a b" pairs, in rank order.
+    pub merges: Vec<String>,
+}
 
 /// Llama 3's pre-tokenizer regex, as in its tokenizer.json and llama.cpp's "llama-bpe".
 const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
@@ -137,6 +154,100 @@ impl TextTokenizer {
     /// Vocabulary size including added tokens.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
+    }
+
+    /// The GGUF description of this tokenizer (the inverse of [`Self::from_gguf`]): a byte-level
+    /// BPE's vocabulary, merges, token types and pre-tokenizer name. The vocabulary is padded
+    /// with unused `[PAD<id>]` tokens up to `vocab_size`, the model's embedding rows, as
+    /// llama.cpp's converter does.
+    pub fn gguf_vocab(&self, vocab_size: usize) -> Result<GgufVocab> {
+        let json: serde_json::Value = serde_json::from_str(
+            &self
+                .inner
+                .to_string(false)
+                .map_err(|e| anyhow::anyhow!("serializing the tokenizer: {e}"))?,
+        )?;
+        let model = &json["model"];
+        if model["type"] != "BPE" {
+            bail!(
+                "tokenizer model {} cannot be written to GGUF (supported: byte-level BPE)",
+                model["type"]
+            );
+        }
+        let pre = PRE_TOKENIZER_NAMES
+            .iter()
+            .find(|name| {
+                pre_tokenizer(name)
+                    .ok()
+                    .and_then(|p| serde_json::to_value(p).ok())
+                    .is_some_and(|p| p == json["pre_tokenizer"])
+            })
+            .with_context(|| {
+                format!(
+                    "the tokenizer's pre-tokenizer {} has no llama.cpp name (supported: {})",
+                    json["pre_tokenizer"],
+                    PRE_TOKENIZER_NAMES.join(", ")
+                )
+            })?;
+        let n = vocab_size.max(self.vocab_size());
+        let mut tokens: Vec<Option<String>> = vec![None; n];
+        let mut token_types = vec![TOKEN_TYPE_NORMAL; n];
+        let vocab = model["vocab"].as_object().context("tokenizer vocab")?;
+        let added = json["added_tokens"].as_array().cloned().unwrap_or_default();
+        let entries = vocab
+            .iter()
+            .map(|(t, id)| (t.clone(), id.as_u64(), None))
+            .chain(added.iter().map(|a| {
+                let special = a["special"].as_bool().unwrap_or(false);
+                let content = a["content"].as_str().unwrap_or_default().to_string();
+                (content, a["id"].as_u64(), Some(special))
+            }));
+        for (text, id, special) in entries {
+            let id = id.context("a tokenizer entry has no id")? as usize;
+            if id >= n {
+                bail!("token id {id} is outside the model's vocabulary of {n}");
+            }
+            tokens[id] = Some(text);
+            if let Some(special) = special {
+                token_types[id] = if special {
+                    TOKEN_TYPE_CONTROL
+                } else {
+                    TOKEN_TYPE_USER_DEFINED
+                };
+            }
+        }
+        let tokens = tokens
+            .into_iter()
+            .enumerate()
+            .map(|(id, t)| {
+                t.unwrap_or_else(|| {
+                    token_types[id] = TOKEN_TYPE_UNUSED;
+                    format!("[PAD{id}]")
+                })
+            })
+            .collect();
+        let merges = model["merges"]
+            .as_array()
+            .context("tokenizer merges")?
+            .iter()
+            .map(|m| match m {
+                serde_json::Value::String(s) => Ok(s.clone()),
+                serde_json::Value::Array(pair) => match (
+                    pair.first().and_then(|v| v.as_str()),
+                    pair.get(1).and_then(|v| v.as_str()),
+                ) {
+                    (Some(a), Some(b)) => Ok(format!("{a} {b}")),
+                    _ => bail!("tokenizer merge {m} is not a pair of strings"),
+                },
+                _ => bail!("tokenizer merge {m} is not a pair of strings"),
+            })
+            .collect::<Result<_>>()?;
+        Ok(GgufVocab {
+            pre: pre.to_string(),
+            tokens,
+            token_types,
+            merges,
+        })
     }
 
     /// Writes the tokenizer as a Hugging Face `tokenizer.json`.
