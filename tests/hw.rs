@@ -354,3 +354,14 @@ fn cli_hw_config_json_holds_the_hardware_and_each_stage_estimate() {
         .sum();
     assert_eq!(sum, e["total_bytes"].as_u64().unwrap());
 }
+
+#[test]
+fn the_workbench_panel_shows_the_largest_stage_of_a_preset() {
+    common::default_gguf(); // the preset names the default model
+    let config =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/camara_qod/config.toml");
+    let panel = tunelab::tui::hardware::estimate_for(&config).unwrap();
+    assert!(panel.verdict.starts_with("DPO"), "{}", panel.verdict);
+    assert_eq!(panel.total, panel.terms.iter().map(|(_, b)| b).sum::<u64>());
+    assert!(panel.terms.iter().any(|(n, _)| n.starts_with("logits")));
+}

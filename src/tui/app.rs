@@ -6,7 +6,7 @@
 use super::compare::{CompareState, ReplyPiece, Side};
 use super::data::{problem_line, DataFocus, DataState, DetailView, Inspection, LoadedDataset};
 use super::discover::Found;
-use super::hardware::HardwareState;
+use super::hardware::{HardwareState, MemoryEstimate};
 use super::keys::{action_for, Action};
 use super::theme::Theme;
 use super::training::{RunSource, RunState, RunView, TrainState};
@@ -98,6 +98,8 @@ pub enum Msg {
         path: PathBuf,
         result: Result<Box<RunConfig>, String>,
     },
+    /// The memory estimate of the chosen config (its largest stage).
+    Estimate(Result<MemoryEstimate, String>),
     Dataset {
         path: PathBuf,
         result: Result<LoadedDataset, String>,
@@ -286,6 +288,10 @@ impl App {
             }
             Msg::Found(found) => self.on_found(found),
             Msg::ConfigLoaded { path, result } => self.on_config(path, result),
+            Msg::Estimate(result) => {
+                self.hardware.estimate = result.ok();
+                vec![]
+            }
             Msg::Dataset { path, result } => {
                 if self.data.loading.as_ref() != Some(&path) {
                     return vec![];

@@ -44,12 +44,22 @@ impl Engine {
     pub fn run(&mut self, effect: Effect) {
         match effect {
             Effect::Discover => self.in_background(|| Msg::Found(discover::scan(Path::new(".")))),
-            Effect::LoadConfig(path) => self.in_background(move || Msg::ConfigLoaded {
-                result: RunConfig::load(&path)
-                    .map(Box::new)
-                    .map_err(|e| format!("{e:#}")),
-                path,
-            }),
+            Effect::LoadConfig(path) => {
+                let for_estimate = path.clone();
+                self.in_background(move || Msg::ConfigLoaded {
+                    result: RunConfig::load(&path)
+                        .map(Box::new)
+                        .map_err(|e| format!("{e:#}")),
+                    path,
+                });
+                // Reads the model's shape too, so it runs beside the config's own load.
+                self.in_background(move || {
+                    Msg::Estimate(
+                        crate::tui::hardware::estimate_for(&for_estimate)
+                            .map_err(|e| format!("{e:#}")),
+                    )
+                });
+            }
             Effect::LoadDataset(path) => self.in_background(move || Msg::Dataset {
                 result: read_dataset(&path),
                 path,
