@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On a GPU machine: a preset's SFT → DPO pipeline, then the before/after eval table on its
 # eval file: base, base with 3 few-shot examples, after SFT, after SFT + DPO.
-#   tests/gpu/presets.sh BINARY MODEL.gguf OUTDIR PRESET_DIR...
+#   [SKIP_BASELINES=1] tests/gpu/presets.sh BINARY MODEL.gguf OUTDIR PRESET_DIR...
 set -uo pipefail
 bin=$1; model=$2; out=$3; shift 3
 for preset in "$@"; do
@@ -48,8 +48,10 @@ print('  $stage peak device memory (run): %.2f GiB, estimate %.2f GiB' % (r['run
     "$bin" eval --config "$dir/config.toml" --device cuda --json "$dir/eval-$label.json" "$@" > "$dir/eval-$label.txt" 2>&1 \
       || { echo "FAIL eval $label"; tail -3 "$dir/eval-$label.txt"; }
   }
-  run_eval base --base
-  run_eval fewshot3 --base --few-shot 3
+  if [ -z "${SKIP_BASELINES:-}" ]; then  # set it to evaluate only the tuned adapters
+    run_eval base --base
+    run_eval fewshot3 --base --few-shot 3
+  fi
   run_eval sft --adapter "$dir/run/sft/adapter"
   run_eval dpo --adapter "$dir/run/dpo/adapter"
   python3 - "$dir" <<'PY'
