@@ -404,6 +404,43 @@ fn compare_streams_both_replies_of_the_latest_job() {
     assert_eq!(keys(&mut app, "x"), vec![Effect::CancelGenerate]);
 }
 
+#[test]
+fn compare_badges_and_tally_use_the_eval_files_checks() {
+    let mut app = app(SMALL);
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/camara_qod/eval.jsonl");
+    let cases = tunelab::eval::cases::load_eval_file(&path).unwrap();
+    let expected = cases[0].expect_json.clone().unwrap().to_string();
+    app.update(Msg::Cases {
+        path: path.clone(),
+        result: Ok(cases.iter().map(|c| c.prompt.clone()).collect()),
+    });
+    app.update(Msg::CaseChecks {
+        path,
+        checks: tunelab::tui::checks::CaseChecks::new(cases),
+    });
+    let job = app.compare.job;
+    for (case, side, text) in [
+        (0, Side::Base, "Sure, I can help with that."),
+        (0, Side::Tuned, expected.as_str()),
+        (1, Side::Base, "{}"),
+        (1, Side::Tuned, "{}"),
+    ] {
+        for piece in [ReplyPiece::Text(text.into()), ReplyPiece::Done] {
+            app.update(Msg::Reply {
+                job,
+                case,
+                side,
+                piece,
+            });
+        }
+    }
+    assert_eq!(app.compare.tally(), (1, 1, 0));
+    let badges = app.compare.checks.badges(0, &expected);
+    assert!(badges.iter().all(|b| b.pass), "{badges:?}");
+    assert!(badges.iter().any(|b| b.label == "schema"));
+}
+
 fn runs_found() -> Found {
     let run = |dir: &str, step, status: &str, adapter: bool| RunSummary {
         dir: dir.into(),

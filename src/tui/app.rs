@@ -98,6 +98,11 @@ pub enum Msg {
         path: PathBuf,
         result: Result<Box<RunConfig>, String>,
     },
+    /// The eval checks of a cases file the compare screen shows.
+    CaseChecks {
+        path: PathBuf,
+        checks: super::checks::CaseChecks,
+    },
     /// The memory estimate of the chosen config (its largest stage).
     Estimate(Result<MemoryEstimate, String>),
     Dataset {
@@ -288,6 +293,12 @@ impl App {
             }
             Msg::Found(found) => self.on_found(found),
             Msg::ConfigLoaded { path, result } => self.on_config(path, result),
+            Msg::CaseChecks { path, checks } => {
+                if self.compare.cases_path.as_ref() == Some(&path) {
+                    self.compare.checks = checks;
+                }
+                vec![]
+            }
             Msg::Estimate(result) => {
                 self.hardware.estimate = result.ok();
                 vec![]

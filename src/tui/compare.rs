@@ -38,6 +38,8 @@ pub struct CompareState {
     pub cases_error: Option<String>,
     pub prompts: Vec<String>,
     pub selected: usize,
+    /// The eval file's checks for its prompts.
+    pub checks: super::checks::CaseChecks,
     /// The adapter folder the tuned column uses.
     pub adapter: Option<PathBuf>,
     pub replies: BTreeMap<(usize, Side), Reply>,
@@ -53,6 +55,37 @@ impl CompareState {
         self.prompts = prompts;
         self.selected = 0;
         self.replies.clear();
+        self.checks = Default::default();
+    }
+
+    /// Cases where the tuned reply scores better / the same / worse than the base reply, over
+    /// the cases of the eval file whose two replies are done.
+    pub fn tally(&self) -> (usize, usize, usize) {
+        let mut t = (0, 0, 0);
+        for case in 0..self.prompts.len() {
+            let done = |side| {
+                self.replies
+                    .get(&(case, side))
+                    .filter(|r| r.state == ReplyState::Done)
+            };
+            let (Some(base), Some(tuned)) = (done(Side::Base), done(Side::Tuned)) else {
+                continue;
+            };
+            let (Some(b), Some(tu)) = (
+                self.checks.score(case, &base.text),
+                self.checks.score(case, &tuned.text),
+            ) else {
+                continue;
+            };
+            if tu > b + 1e-9 {
+                t.0 += 1;
+            } else if tu < b - 1e-9 {
+                t.2 += 1;
+            } else {
+                t.1 += 1;
+            }
+        }
+        t
     }
 
     pub fn apply(&mut self, job: u64, case: usize, side: Side, piece: ReplyPiece) {

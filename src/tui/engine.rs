@@ -64,10 +64,24 @@ impl Engine {
                 result: read_dataset(&path),
                 path,
             }),
-            Effect::LoadCases(path) => self.in_background(move || Msg::Cases {
-                result: read_cases(&path),
-                path,
-            }),
+            Effect::LoadCases(path) => {
+                let out = self.out.clone();
+                // The prompts first, then (for an eval file, not a file of bare prompts) their
+                // checks: in this order, so that the prompts' arrival does not clear the checks.
+                std::thread::spawn(move || {
+                    let checks = crate::eval::cases::load_eval_file(&path).ok();
+                    let _ = out.send(Msg::Cases {
+                        result: read_cases(&path),
+                        path: path.clone(),
+                    });
+                    if let Some(cases) = checks {
+                        let _ = out.send(Msg::CaseChecks {
+                            path,
+                            checks: super::checks::CaseChecks::new(cases),
+                        });
+                    }
+                });
+            }
             Effect::Model(job) => self.model.send(job),
             Effect::CancelGenerate => self.model.cancel_generation(),
             Effect::StartRun { run, config } => self.start_run(run, config),

@@ -4,7 +4,6 @@
 use super::layout;
 use super::widgets::{clip, list, panel};
 use crate::tui::app::App;
-use crate::tui::checks::badges;
 use crate::tui::compare::{Reply, ReplyState, Side};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -44,6 +43,13 @@ pub fn render(app: &App, frame: &mut Frame, body: Rect) {
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
         ),
         (None, None) => " Prompts ".to_string(),
+    };
+    // The running tally over the cases whose base and tuned replies are both done.
+    let (better, same, worse) = compare.tally();
+    let title = if better + same + worse > 0 {
+        format!("{title}tuned: {better} better, {same} same, {worse} worse ")
+    } else {
+        title
     };
     let width = usize::from(prompts.width.saturating_sub(2));
     let mut items: Vec<Line> = compare
@@ -87,6 +93,7 @@ pub fn render(app: &App, frame: &mut Frame, body: Rect) {
     let case = compare.selected;
     render_reply(
         app,
+        case,
         compare.replies.get(&(case, Side::Base)),
         " Base ",
         frame,
@@ -99,6 +106,7 @@ pub fn render(app: &App, frame: &mut Frame, body: Rect) {
     };
     render_reply(
         app,
+        case,
         compare.replies.get(&(case, Side::Tuned)),
         tuned_title,
         frame,
@@ -106,7 +114,18 @@ pub fn render(app: &App, frame: &mut Frame, body: Rect) {
     );
 }
 
-fn render_reply(app: &App, reply: Option<&Reply>, title: &str, frame: &mut Frame, area: Rect) {
+fn compare_badges(app: &App, case: usize, text: &str) -> Vec<crate::tui::checks::Badge> {
+    app.compare.checks.badges(case, text)
+}
+
+fn render_reply(
+    app: &App,
+    case: usize,
+    reply: Option<&Reply>,
+    title: &str,
+    frame: &mut Frame,
+    area: Rect,
+) {
     let theme = &app.theme;
     let mut title_spans = vec![Span::styled(title.to_string(), theme.title())];
     let body: Vec<Line> = match reply {
@@ -115,7 +134,7 @@ fn render_reply(app: &App, reply: Option<&Reply>, title: &str, frame: &mut Frame
             match &reply.state {
                 ReplyState::Streaming => title_spans.push(Span::styled("… ", theme.muted())),
                 ReplyState::Done => {
-                    for badge in badges(&reply.text) {
+                    for badge in compare_badges(app, case, &reply.text) {
                         let (mark, style) = if badge.pass {
                             ("✓", theme.ok())
                         } else {
