@@ -178,8 +178,13 @@ fn the_reference_pass_with_adapters_off_is_the_base_model() {
     assert_eq!(off, base);
 
     // With the policy equal to the reference, the sigmoid loss is ln 2 and the rewards are 0.
-    let (logps, counts) =
-        reference::pair_logps(&loaded.model, &pairs.pairs, pad, &Device::Cpu).unwrap();
+    let (logps, counts) = reference::pair_logps(
+        &loaded.model,
+        &pairs.pairs.iter().collect::<Vec<_>>(),
+        pad,
+        &Device::Cpu,
+    )
+    .unwrap();
     let n = pairs.pairs.len();
     let (loss, metrics) = dpo_loss(
         &DpoParams {

@@ -32,6 +32,7 @@ impl DpoObjective {
     /// adapter (init_adapter), whose model is then the reference.
     pub fn prepare(
         config: &RunConfig,
+        eval_data: Option<&Path>,
         loaded: &LoadedModel,
         device: &Device,
         pad_id: u32,
@@ -54,7 +55,7 @@ impl DpoObjective {
         };
         let pairs = tokenize(config.data_file())?;
         let mut warning = None;
-        let eval_pairs = match &config.eval_file {
+        let eval_pairs = match eval_data {
             None => None,
             Some(path) => match tokenize(path) {
                 Ok(p) => Some(p),
@@ -114,7 +115,7 @@ impl DpoObjective {
         reference: &ReferenceLogps,
         indices: &[usize],
     ) -> Result<MicroStep> {
-        let rows: Vec<_> = indices.iter().map(|&i| pairs.pairs[i].clone()).collect();
+        let rows: Vec<_> = indices.iter().map(|&i| &pairs.pairs[i]).collect();
         let (logps, counts) =
             reference::pair_logps(&loaded.model, &rows, self.pad_id, &self.device)?;
         let n = rows.len();

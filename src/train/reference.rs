@@ -128,7 +128,8 @@ pub fn compute(
     };
     let result = (|| {
         for chunk in pairs.chunks(batch_size.max(1)) {
-            let (logps, _) = pair_logps(model, chunk, pad_id, device)?;
+            let rows: Vec<&TokenizedPair> = chunk.iter().collect();
+            let (logps, _) = pair_logps(model, &rows, pad_id, device)?;
             let logps = logps.detach().to_vec1::<f32>()?;
             let (chosen, rejected) = logps.split_at(chunk.len());
             out.chosen.extend_from_slice(chosen);
@@ -146,7 +147,7 @@ pub fn compute(
 /// with gradients when the model has trainable adapters, and each row's completion token count.
 pub fn pair_logps(
     model: &Llama,
-    pairs: &[TokenizedPair],
+    pairs: &[&TokenizedPair],
     pad_id: u32,
     device: &Device,
 ) -> Result<(candle_core::Tensor, Vec<usize>)> {

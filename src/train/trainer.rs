@@ -238,9 +238,17 @@ impl Run {
             .first()
             .context("the model has no end token to pad with")?;
         let mut warnings = Vec::new();
+        // An eval file of cases is scored with the eval metrics during training; any other
+        // eval file is the stage's own kind of data (eval loss, eval rewards).
+        let eval_cases = config
+            .eval_file
+            .as_deref()
+            .and_then(|p| load_eval_file(p).ok());
+        let eval_data = config.eval_file.as_deref().filter(|_| eval_cases.is_none());
         let objective: Box<dyn Objective> = match config.stage {
             Stage::Sft => {
-                let (objective, warning) = sft_objective(&config, &loaded, &device, pad_id)?;
+                let (objective, warning) =
+                    sft_objective(&config, eval_data, &loaded, &device, pad_id)?;
                 warnings.extend(warning);
                 Box::new(objective)
             }
@@ -249,29 +257,26 @@ impl Run {
                 let events = self.events.clone();
                 let mut logs = std::mem::take(&mut self.logs);
                 // Before Started: the reference pass is part of getting ready.
-                let prepared = DpoObjective::prepare(&config, &loaded, &device, pad_id, &mut |e| {
-                    for log in &mut logs {
-                        log.append(&e)?;
-                    }
-                    let _ = events.send(e);
-                    if cancel.load(Ordering::Relaxed) {
-                        bail!("cancelled while computing reference log-probs");
-                    }
-                    Ok(())
-                });
+                let prepared =
+                    DpoObjective::prepare(&config, eval_data, &loaded, &device, pad_id, &mut |e| {
+                        for log in &mut logs {
+                            log.append(&e)?;
+                        }
+                        let _ = events.send(e);
+                        if cancel.load(Ordering::Relaxed) {
+                            bail!("cancelled while computing reference log-probs");
+                        }
+                        Ok(())
+                    });
                 self.logs = logs;
                 let (objective, warning) = prepared?;
                 warnings.extend(warning);
                 Box::new(objective)
             }
         };
-        // An eval file of cases (not training data) is scored with the eval metrics.
-        let mut live_eval = match config.eval_file.as_deref().map(load_eval_file) {
-            Some(Ok(cases)) => {
-                warnings.retain(|w| !w.starts_with("eval_file is neither"));
-                Some(LiveEval::new(&config, cases)?)
-            }
-            _ => None,
+        let mut live_eval = match eval_cases {
+            Some(cases) => Some(LiveEval::new(&config, cases)?),
+            None => None,
         };
         if let Some((dir, _)) = &resume {
             load_adapter(&mut loaded.model, dir)?;
@@ -661,6 +666,7 @@ impl Plan {
 /// (otherwise a warning: such files hold eval cases, which `tunelab eval` scores).
 fn sft_objective(
     config: &RunConfig,
+    eval_data: Option<&Path>,
     loaded: &LoadedModel,
     device: &candle_core::Device,
     pad_id: u32,
@@ -677,7 +683,7 @@ fn sft_objective(
         })
     };
     let data = tokenize(&config.train_file)?;
-    let (eval, warning) = match &config.eval_file {
+    let (eval, warning) = match eval_data {
         None => (None, None),
         Some(path) => match tokenize(path) {
             Ok(d) => (Some(d), None),
