@@ -27,6 +27,9 @@ pub struct EvalInput {
     /// Write the report to this JSON file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Cases generated together; default: the config's eval_batch_size.
+    #[arg(long)]
+    batch_size: Option<usize>,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     device: DeviceChoice,
 }
@@ -77,7 +80,13 @@ fn prepare(input: &EvalInput, adapter: Option<&Path>, few_shot: usize) -> Result
     if let Some(n) = input.limit {
         cases.truncate(n);
     }
-    let settings = EvalSettings::from_config(&config, few_shot)?;
+    let mut settings = EvalSettings::from_config(&config, few_shot)?;
+    if let Some(n) = input.batch_size {
+        if n == 0 {
+            bail!("--batch-size must be at least 1");
+        }
+        settings.batch_size = n;
+    }
     let device = device::open(input.device)?;
     let source = ModelSource::parse(Some(config.model_name.as_str()))?;
     let mut loaded = LoadedModel::load(&source, &device, &mut |line| eprintln!("{line}"))?;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// A training stage: supervised fine-tuning or preference optimisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     #[default]
@@ -85,6 +85,8 @@ pub struct RunConfig {
     pub eval_max_cases: usize,
     /// Eval generation: the most tokens of a reply.
     pub eval_max_new_tokens: usize,
+    /// Eval generation: how many cases are answered together, as one batch.
+    pub eval_batch_size: usize,
     /// Eval: whether a reply that is one fenced ```json block counts as JSON.
     pub eval_allow_fenced_json: bool,
     /// DPO: the strength of the pull towards the reference.
@@ -139,6 +141,7 @@ impl Default for RunConfig {
             eval_steps: None,
             eval_max_cases: 8,
             eval_max_new_tokens: 256,
+            eval_batch_size: 8,
             eval_allow_fenced_json: false,
             beta: 0.1,
             loss_type: crate::train::dpo::DpoLossType::Sigmoid,
@@ -260,6 +263,7 @@ impl RunConfig {
             ("logging_steps", self.logging_steps),
             ("save_steps", self.save_steps),
             ("eval_max_new_tokens", self.eval_max_new_tokens),
+            ("eval_batch_size", self.eval_batch_size),
         ];
         for (name, v) in positive {
             if v == 0 {

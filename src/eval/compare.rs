@@ -2,7 +2,7 @@
 //! reply, with the tally of cases where tuning made the reply better, the same, or worse.
 
 use super::cases::EvalCase;
-use super::run::{answer, report, EvalSettings, Reply, Variant};
+use super::run::{answer_batch, report, EvalSettings, Reply, Variant};
 use anyhow::{bail, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -66,7 +66,8 @@ pub fn verdict(base: &Reply, tuned: &Reply) -> Verdict {
     }
 }
 
-/// Answers each case with each variant (which must include Base and Tuned).
+/// Answers each case with each variant (which must include Base and Tuned), a batch of
+/// cases per variant at a time.
 pub fn compare(
     loaded: &crate::model::LoadedModel,
     settings: &EvalSettings,
@@ -79,35 +80,43 @@ pub fn compare(
     }
     let mut per_case = Vec::with_capacity(cases.len());
     let mut tally = Tally::default();
-    for (i, case) in cases.iter().enumerate() {
-        let mut replies = Vec::with_capacity(variants.len());
+    let batch = settings.batch_size.max(1);
+    for (chunk_index, chunk) in cases.chunks(batch).enumerate() {
+        let first = chunk_index * batch;
+        let chunk: Vec<&EvalCase> = chunk.iter().collect();
+        // replies[row] holds that case's replies in the order of `variants`.
+        let mut replies: Vec<Vec<Reply>> = vec![Vec::with_capacity(variants.len()); chunk.len()];
         for &variant in variants {
-            let reply = answer(loaded, settings, case, variant, &mut |piece| {
+            let answers = answer_batch(loaded, settings, &chunk, variant, &mut |row, piece| {
                 on_event(CompareEvent::Text {
-                    case: i,
+                    case: first + row,
                     variant,
                     piece,
                 })
             })?;
-            on_event(CompareEvent::Reply {
-                case: i,
-                reply: &reply,
+            for (row, reply) in answers.into_iter().enumerate() {
+                on_event(CompareEvent::Reply {
+                    case: first + row,
+                    reply: &reply,
+                });
+                replies[row].push(reply);
+            }
+        }
+        for (case, replies) in chunk.iter().zip(replies) {
+            let find = |v: Variant| replies.iter().find(|r| r.variant == v).expect("asked for");
+            let v = verdict(find(Variant::Base), find(Variant::Tuned));
+            match v {
+                Verdict::Better => tally.better += 1,
+                Verdict::Same => tally.same += 1,
+                Verdict::Worse => tally.worse += 1,
+            }
+            per_case.push(CaseComparison {
+                line: case.line,
+                prompt: case.prompt.clone(),
+                replies,
+                verdict: v,
             });
-            replies.push(reply);
         }
-        let find = |v: Variant| replies.iter().find(|r| r.variant == v).expect("asked for");
-        let v = verdict(find(Variant::Base), find(Variant::Tuned));
-        match v {
-            Verdict::Better => tally.better += 1,
-            Verdict::Same => tally.same += 1,
-            Verdict::Worse => tally.worse += 1,
-        }
-        per_case.push(CaseComparison {
-            line: case.line,
-            prompt: case.prompt.clone(),
-            replies,
-            verdict: v,
-        });
     }
     let metrics = variants
         .iter()

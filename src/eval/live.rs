@@ -2,7 +2,7 @@
 //! being trained, scored with the eval metrics, plus one prompt's base vs current reply.
 
 use super::cases::EvalCase;
-use super::run::{answer, report, EvalSettings, Variant};
+use super::run::{answer, evaluate, EvalSettings, Variant};
 use crate::config::RunConfig;
 use crate::model::LoadedModel;
 use anyhow::Result;
@@ -39,21 +39,18 @@ impl LiveEval {
             let base = answer(loaded, &self.settings, first, Variant::Base, &mut |_| {})?;
             self.base_sample = Some(base.text);
         }
-        let mut replies = Vec::with_capacity(self.cases.len());
-        for case in &self.cases {
-            replies.push(answer(
-                loaded,
-                &self.settings,
-                case,
-                Variant::Tuned,
-                &mut |_| {},
-            )?);
-        }
+        let report = evaluate(
+            loaded,
+            &self.settings,
+            &self.cases,
+            Variant::Tuned,
+            &mut |_, _| {},
+        )?;
         Ok(LiveResult {
-            metrics: report(Variant::Tuned, &self.cases, &replies).metrics,
+            tuned: report.per_case[0].reply.clone(),
+            metrics: report.metrics,
             prompt: first.prompt.clone(),
             base: self.base_sample.clone().unwrap_or_default(),
-            tuned: replies[0].text.clone(),
         })
     }
 }

@@ -1,13 +1,13 @@
 //! Answering eval cases with the model — base (adapters off), base with few-shot examples in
 //! the prompt, or tuned (adapters on) — on one copy of the weights, greedy, streaming each
-//! reply's text as it is generated; then checks and metrics.
+//! reply's text as it is generated, several cases at a time; then checks and metrics.
 
 use super::cases::EvalCase;
 use super::checks::{check_reply, Checks};
 use super::metrics::{aggregate, ReplyStats};
 use crate::config::RunConfig;
 use crate::data::sft::load_sft_file;
-use crate::model::{generate, ChatMessage, LoadedModel, SamplingParams};
+use crate::model::{generate_batch, ChatMessage, LoadedModel, SamplingParams};
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -39,6 +39,8 @@ pub struct EvalSettings {
     /// Example turns (user, assistant, …) placed before the case's prompt for FewShot.
     pub few_shot: Vec<ChatMessage>,
     pub max_new_tokens: usize,
+    /// How many cases are generated together.
+    pub batch_size: usize,
     /// Whether a reply that is one fenced ```json block counts as JSON.
     pub allow_fenced_json: bool,
 }
@@ -63,6 +65,7 @@ impl EvalSettings {
             system_prompt: config.system_prompt.clone(),
             few_shot: turns,
             max_new_tokens: config.eval_max_new_tokens,
+            batch_size: config.eval_batch_size,
             allow_fenced_json: config.eval_allow_fenced_json,
         })
     }
@@ -96,8 +99,7 @@ pub fn prompt_ids(
     loaded.tokenizer.encode(&text)
 }
 
-/// Generates one reply greedily, streaming its text to `on_text`, and checks it. Adapters are
-/// on for Tuned only, and restored afterwards.
+/// Generates one reply greedily, streaming its text to `on_text`, and checks it.
 pub fn answer(
     loaded: &LoadedModel,
     settings: &EvalSettings,
@@ -105,7 +107,27 @@ pub fn answer(
     variant: Variant,
     on_text: &mut dyn FnMut(&str),
 ) -> Result<Reply> {
-    let ids = prompt_ids(loaded, settings, case, variant)?;
+    let mut replies = answer_batch(loaded, settings, &[case], variant, &mut |_, piece| {
+        on_text(piece)
+    })?;
+    Ok(replies.remove(0))
+}
+
+/// Generates the replies to `cases` greedily as one batch, streaming each one's text to
+/// `on_text(index in cases, piece)`, and checks them. Adapters are on for Tuned only, and
+/// restored afterwards. Each reply's `seconds` is its share of the batch's time, so that
+/// tokens over seconds summed across replies is the batch's throughput.
+pub fn answer_batch(
+    loaded: &LoadedModel,
+    settings: &EvalSettings,
+    cases: &[&EvalCase],
+    variant: Variant,
+    on_text: &mut dyn FnMut(usize, &str),
+) -> Result<Vec<Reply>> {
+    let prompts = cases
+        .iter()
+        .map(|case| prompt_ids(loaded, settings, case, variant))
+        .collect::<Result<Vec<_>>>()?;
     let switch = loaded.model.adapters();
     let (was_enabled, was_training) = (switch.enabled(), switch.training());
     switch.set_enabled(variant == Variant::Tuned);
@@ -116,27 +138,32 @@ pub fn answer(
         ..SamplingParams::default()
     };
     let started = Instant::now();
-    let out = generate(
+    let outputs = generate_batch(
         &loaded.model,
         &loaded.tokenizer,
-        &ids,
+        &prompts,
         &params,
         &loaded.stop_ids,
-        |piece| {
-            on_text(piece);
+        |row, piece| {
+            on_text(row, piece);
             Ok(true)
         },
     );
     switch.set_enabled(was_enabled);
     switch.set_training(was_training);
-    let out = out?;
-    Ok(Reply {
-        variant,
-        checks: check_reply(case, &out.text, settings.allow_fenced_json),
-        text: out.text,
-        tokens: out.tokens.len(),
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    let outputs = outputs?;
+    let share = started.elapsed().as_secs_f64() / cases.len().max(1) as f64;
+    Ok(cases
+        .iter()
+        .zip(outputs)
+        .map(|(case, out)| Reply {
+            variant,
+            checks: check_reply(case, &out.text, settings.allow_fenced_json),
+            text: out.text,
+            tokens: out.tokens.len(),
+            seconds: share,
+        })
+        .collect())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -156,7 +183,8 @@ pub struct EvalReport {
     pub per_case: Vec<CaseResult>,
 }
 
-/// Answers every case with one variant; `progress(done, total)` after each.
+/// Answers every case with one variant, `batch_size` at a time; `progress(done, total)`
+/// after each batch.
 pub fn evaluate(
     loaded: &LoadedModel,
     settings: &EvalSettings,
@@ -165,9 +193,16 @@ pub fn evaluate(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<EvalReport> {
     let mut replies = Vec::with_capacity(cases.len());
-    for (i, case) in cases.iter().enumerate() {
-        replies.push(answer(loaded, settings, case, variant, &mut |_| {})?);
-        progress(i + 1, cases.len());
+    for chunk in cases.chunks(settings.batch_size.max(1)) {
+        let chunk: Vec<&EvalCase> = chunk.iter().collect();
+        replies.extend(answer_batch(
+            loaded,
+            settings,
+            &chunk,
+            variant,
+            &mut |_, _| {},
+        )?);
+        progress(replies.len(), cases.len());
     }
     Ok(report(variant, cases, &replies))
 }

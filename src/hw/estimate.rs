@@ -140,7 +140,7 @@ pub fn estimate(config: &RunConfig, facts: &ModelFacts, free_bytes: Option<u64>)
     };
     let targets = config.lora().targets().unwrap_or_default();
     let lora = facts.lora_parameters(&targets, config.lora_r) as u64;
-    let mut e = terms_for(shape, facts, lora, config.eval_max_new_tokens);
+    let mut e = terms_for(shape, facts, lora, config);
     e.free_bytes = free_bytes;
     if let Some(free) = free_bytes {
         let verdict = judge(e.total_bytes, free);
@@ -152,7 +152,7 @@ pub fn estimate(config: &RunConfig, facts: &ModelFacts, free_bytes: Option<u64>)
                     seq,
                     ..shape
                 };
-                let t = terms_for(s, facts, lora, config.eval_max_new_tokens).total_bytes;
+                let t = terms_for(s, facts, lora, config).total_bytes;
                 judge(t, free) != Verdict::DoesNotFit
             };
             e.max_batch = Some(largest(shape.batch, |b| fits(b, shape.seq)));
@@ -186,7 +186,7 @@ fn largest(upper: usize, fits: impl Fn(usize) -> bool) -> usize {
     lo
 }
 
-fn terms_for(shape: RunShape, f: &ModelFacts, lora: u64, eval_new_tokens: usize) -> Estimate {
+fn terms_for(shape: RunShape, f: &ModelFacts, lora: u64, config: &RunConfig) -> Estimate {
     // DPO runs the chosen and rejected sequences of each pair in one batch.
     let rows = shape.batch * if shape.stage == Stage::Dpo { 2 } else { 1 };
     let tokens = (rows * shape.seq) as f64;
@@ -195,8 +195,9 @@ fn terms_for(shape: RunShape, f: &ModelFacts, lora: u64, eval_new_tokens: usize)
     let scores = (rows * f.heads * shape.seq * shape.seq * f.layers) as f64;
     let attention = scores * ATTENTION_BYTES_PER_SCORE;
     let logits = tokens * f.vocab as f64 * LOGIT_BYTES;
-    // Eval generation: a bf16 KV cache for one sequence of prompt + reply.
-    let kv_cache = 2 * f.layers * f.kv_heads * f.head_dim * (shape.seq + eval_new_tokens) * 2;
+    // Eval generation: a bf16 KV cache for a batch of prompt + reply sequences.
+    let eval_positions = config.eval_batch_size * (shape.seq + config.eval_max_new_tokens);
+    let kv_cache = 2 * f.layers * f.kv_heads * f.head_dim * eval_positions * 2;
     let terms = vec![
         term("base weights (as stored)", f.weight_bytes as f64),
         term("LoRA weights (f32)", lora as f64 * 4.0),
@@ -362,6 +363,7 @@ mod tests {
             max_seq_length: seq,
             lora_r: 16,
             eval_max_new_tokens: 256,
+            eval_batch_size: 8,
             ..RunConfig::default()
         }
     }
@@ -391,8 +393,8 @@ mod tests {
         assert_eq!(bytes(&e, "attention"), 8 * 9 * 256 * 256 * 30 * 32);
         // 2048 tokens × 30 layers × 138 bytes × (576 + 1536).
         assert_eq!(bytes(&e, "activations"), 2048 * 30 * 138 * 2112);
-        // K and V, 30 layers × 3 kv heads × 64 × (256 + 256) positions, bf16.
-        assert_eq!(bytes(&e, "KV cache"), 2 * 30 * 192 * 512 * 2);
+        // K and V, 30 layers × 3 kv heads × 64 × 8 eval rows × (256 + 256) positions, bf16.
+        assert_eq!(bytes(&e, "KV cache"), 2 * 30 * 192 * 8 * 512 * 2);
         assert_eq!(e.total_bytes, e.terms.iter().map(|t| t.bytes).sum::<u64>());
         assert_eq!(e.run_bytes, e.total_bytes - CUDA_CONTEXT_BYTES);
 

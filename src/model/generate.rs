@@ -157,72 +157,165 @@ pub fn generate(
     stop_ids: &[u32],
     mut on_text: impl FnMut(&str) -> Result<bool>,
 ) -> Result<GenerationOutput> {
-    if prompt_ids.is_empty() {
-        bail!("the prompt is empty");
+    let mut outputs = generate_batch(
+        model,
+        tokenizer,
+        &[prompt_ids.to_vec()],
+        params,
+        stop_ids,
+        |_, piece| on_text(piece),
+    )?;
+    Ok(outputs.remove(0))
+}
+
+/// One prompt's progress inside a batch.
+struct Row {
+    sampler: Sampler,
+    prompt_tokens: usize,
+    max_new: usize,
+    tokens: Vec<u32>,
+    text: String,
+    stop: Option<StopReason>,
+    decode_secs: f64,
+}
+
+impl Row {
+    /// Decodes the tokens so far and returns the text added since the last call, if any. A
+    /// multi-byte character split across tokens decodes to U+FFFD until it completes.
+    fn new_text(&mut self, tokenizer: &TextTokenizer) -> Result<Option<String>> {
+        let decoded = tokenizer.decode(&self.tokens, true)?;
+        if decoded.ends_with('\u{FFFD}')
+            || decoded.len() <= self.text.len()
+            || !decoded.starts_with(&self.text)
+        {
+            return Ok(None);
+        }
+        let piece = decoded[self.text.len()..].to_string();
+        self.text = decoded;
+        Ok(Some(piece))
     }
+}
+
+/// Generates after each of `prompts` together, as one left-padded batch sharing a KV cache;
+/// a row leaves the batch when it stops. With greedy decoding each reply is the one
+/// `generate` gives for that prompt alone. `on_text(row, piece)` streams each row's text and
+/// returns false to stop that row. Row r samples with seed `params.seed + r`.
+pub fn generate_batch(
+    model: &Llama,
+    tokenizer: &TextTokenizer,
+    prompts: &[Vec<u32>],
+    params: &SamplingParams,
+    stop_ids: &[u32],
+    mut on_text: impl FnMut(usize, &str) -> Result<bool>,
+) -> Result<Vec<GenerationOutput>> {
     let context = model.config().max_position_embeddings;
-    if prompt_ids.len() >= context {
-        bail!(
-            "the prompt has {} tokens; the model's context is {context}",
-            prompt_ids.len()
-        );
+    let mut rows = Vec::with_capacity(prompts.len());
+    for (r, prompt) in prompts.iter().enumerate() {
+        if prompt.is_empty() {
+            bail!("the prompt is empty");
+        }
+        if prompt.len() >= context {
+            bail!(
+                "the prompt has {} tokens; the model's context is {context}",
+                prompt.len()
+            );
+        }
+        let seeded = SamplingParams {
+            seed: params.seed.wrapping_add(r as u64),
+            ..params.clone()
+        };
+        rows.push(Row {
+            sampler: Sampler::new(&seeded)?,
+            prompt_tokens: prompt.len(),
+            max_new: params.max_tokens.min(context - prompt.len()),
+            tokens: Vec::new(),
+            text: String::new(),
+            stop: (params.max_tokens == 0).then_some(StopReason::Length),
+            decode_secs: 0.0,
+        });
     }
-    let mut sampler = Sampler::new(params)?;
-    let mut cache = KvCache::new(model.config().num_hidden_layers);
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
     let device = model.device();
-    let max_new = params.max_tokens.min(context - prompt_ids.len());
+    let mut cache = KvCache::new(model.config().num_hidden_layers);
+    // Rows still generating, by index into `rows`, and their left padding.
+    let mut active: Vec<usize> = (0..rows.len())
+        .filter(|&r| rows[r].stop.is_none())
+        .collect();
+    let mut pads: Vec<usize> = active.iter().map(|&r| longest - prompts[r].len()).collect();
 
     let started = Instant::now();
-    let input = Tensor::new(prompt_ids, device)?.unsqueeze(0)?;
-    let mut logits = model.forward_last(&input, 0, Some(&mut cache))?;
+    let mut logits = if active.is_empty() {
+        None
+    } else {
+        let ids: Vec<u32> = active
+            .iter()
+            .zip(&pads)
+            .flat_map(|(&r, &pad)| std::iter::repeat_n(0, pad).chain(prompts[r].iter().copied()))
+            .collect();
+        let input = Tensor::from_vec(ids, (active.len(), longest), device)?;
+        Some(model.forward_last_padded(&input, 0, &pads, Some(&mut cache))?)
+    };
     let prefill_secs = started.elapsed().as_secs_f64();
-
     let decode_started = Instant::now();
-    let mut tokens = Vec::new();
-    let mut text = String::new();
-    let mut stop = StopReason::Length;
-    while tokens.len() < max_new {
-        let next = sampler.sample(&logits.squeeze(0)?.to_vec1::<f32>()?)?;
-        if stop_ids.contains(&next) {
-            stop = StopReason::EndToken;
-            break;
-        }
-        tokens.push(next);
-        let decoded = tokenizer.decode(&tokens, true)?;
-        // A multi-byte character split across tokens decodes to U+FFFD until it completes.
-        if !decoded.ends_with('\u{FFFD}')
-            && decoded.len() > text.len()
-            && decoded.starts_with(&text)
-        {
-            let piece = decoded[text.len()..].to_string();
-            text = decoded;
-            if !on_text(&piece)? {
-                stop = StopReason::Cancelled;
-                break;
+    let mut columns = longest;
+    while let Some(batch_logits) = logits.take() {
+        let batch_logits = batch_logits.to_vec2::<f32>()?;
+        let mut next_ids = Vec::with_capacity(active.len());
+        for (&r, row_logits) in active.iter().zip(&batch_logits) {
+            let row = &mut rows[r];
+            let next = row.sampler.sample(row_logits)?;
+            next_ids.push(next);
+            if stop_ids.contains(&next) {
+                row.stop = Some(StopReason::EndToken);
+            } else {
+                row.tokens.push(next);
+                if let Some(piece) = row.new_text(tokenizer)? {
+                    if !on_text(r, &piece)? {
+                        row.stop = Some(StopReason::Cancelled);
+                    }
+                }
+                if row.stop.is_none() && row.tokens.len() == row.max_new {
+                    row.stop = Some(StopReason::Length);
+                }
+            }
+            if row.stop.is_some() {
+                row.decode_secs = decode_started.elapsed().as_secs_f64();
             }
         }
-        if tokens.len() == max_new {
+        let keep: Vec<usize> = (0..active.len())
+            .filter(|&i| rows[active[i]].stop.is_none())
+            .collect();
+        if keep.is_empty() {
             break;
         }
-        let input = Tensor::new(&[next], device)?.unsqueeze(0)?;
-        logits = model.forward_last(
-            &input,
-            prompt_ids.len() + tokens.len() - 1,
-            Some(&mut cache),
-        )?;
+        if keep.len() < active.len() {
+            cache.keep_rows(&keep)?;
+            active = keep.iter().map(|&i| active[i]).collect();
+            pads = keep.iter().map(|&i| pads[i]).collect();
+            next_ids = keep.iter().map(|&i| next_ids[i]).collect();
+        }
+        let input = Tensor::from_vec(next_ids, (active.len(), 1), device)?;
+        logits = Some(model.forward_last_padded(&input, columns, &pads, Some(&mut cache))?);
+        columns += 1;
     }
-    let final_text = tokenizer.decode(&tokens, true)?;
-    if final_text.len() > text.len() && final_text.starts_with(&text) {
-        on_text(&final_text[text.len()..])?;
+
+    let mut outputs = Vec::with_capacity(rows.len());
+    for (r, mut row) in rows.into_iter().enumerate() {
+        let text = tokenizer.decode(&row.tokens, true)?;
+        if text.len() > row.text.len() && text.starts_with(&row.text) {
+            on_text(r, &text[row.text.len()..])?;
+        }
+        row.text = text;
+        outputs.push(GenerationOutput {
+            tokens: row.tokens,
+            text: row.text,
+            stop: row.stop.unwrap_or(StopReason::Length),
+            prompt_tokens: row.prompt_tokens,
+            prefill_secs,
+            decode_secs: row.decode_secs,
+        });
     }
-    Ok(GenerationOutput {
-        tokens,
-        text: final_text,
-        stop,
-        prompt_tokens: prompt_ids.len(),
-        prefill_secs,
-        decode_secs: decode_started.elapsed().as_secs_f64(),
-    })
+    Ok(outputs)
 }
 
 #[cfg(test)]

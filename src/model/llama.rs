@@ -57,12 +57,50 @@ impl Rope {
         })
     }
 
-    /// Rotates x of shape (batch, heads, seq, head_dim) for positions offset..offset+seq.
-    fn apply(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
-        let (_, _, seq, dim) = x.dims4()?;
-        let half = dim / 2;
-        let cos = self.cos.narrow(0, offset, seq)?.to_dtype(x.dtype())?;
-        let sin = self.sin.narrow(0, offset, seq)?.to_dtype(x.dtype())?;
+    /// The cos/sin rows for one forward pass: positions offset..offset+seq shared by every
+    /// row, or with left padding each row's own positions (a padded column gets position 0).
+    fn tables(
+        &self,
+        batch: usize,
+        seq: usize,
+        offset: usize,
+        pads: &[usize],
+    ) -> Result<RopeTables> {
+        if pads.iter().all(|&p| p == 0) {
+            return Ok(RopeTables {
+                cos: self.cos.narrow(0, offset, seq)?,
+                sin: self.sin.narrow(0, offset, seq)?,
+            });
+        }
+        let positions: Vec<u32> = pads
+            .iter()
+            .flat_map(|&pad| (offset..offset + seq).map(move |c| c.saturating_sub(pad) as u32))
+            .collect();
+        let positions = Tensor::from_vec(positions, batch * seq, self.cos.device())?;
+        let gather = |t: &Tensor| -> Result<Tensor> {
+            let half = t.dim(1)?;
+            Ok(t.index_select(&positions, 0)?
+                .reshape((batch, 1, seq, half))?)
+        };
+        Ok(RopeTables {
+            cos: gather(&self.cos)?,
+            sin: gather(&self.sin)?,
+        })
+    }
+}
+
+/// cos/sin of shape (seq, head_dim/2), or (batch, 1, seq, head_dim/2) with per-row positions.
+struct RopeTables {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl RopeTables {
+    /// Rotates x of shape (batch, heads, seq, head_dim).
+    fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let half = x.dim(D::Minus1)? / 2;
+        let cos = self.cos.to_dtype(x.dtype())?;
+        let sin = self.sin.to_dtype(x.dtype())?;
         let x1 = x.narrow(D::Minus1, 0, half)?;
         let x2 = x.narrow(D::Minus1, half, half)?;
         let r1 = (x1.broadcast_mul(&cos)? - x2.broadcast_mul(&sin)?)?;
@@ -120,6 +158,26 @@ impl KvCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Keeps only these batch rows, in this order: generation drops the rows that finished.
+    pub fn keep_rows(&mut self, rows: &[usize]) -> Result<()> {
+        let Some(device) = self
+            .layers
+            .iter()
+            .flatten()
+            .next()
+            .map(|(k, _)| k.device().clone())
+        else {
+            return Ok(());
+        };
+        let index: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+        let index = Tensor::from_vec(index, rows.len(), &device)?;
+        for (k, v) in self.layers.iter_mut().flatten() {
+            *k = k.index_select(&index, 0)?;
+            *v = v.index_select(&index, 0)?;
+        }
+        Ok(())
     }
 }
 
@@ -318,13 +376,30 @@ impl Llama {
         &self,
         ids: &Tensor,
         offset: usize,
+        cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        self.forward_hidden_padded(ids, offset, &[], cache)
+    }
+
+    /// As `forward_hidden`, for a left-padded batch: row r's first `pads[r]` columns (of the
+    /// cache and `ids` together) are padding, which no token attends to, and its tokens take
+    /// positions from 0 at column pads[r]. Empty `pads` means no padding.
+    pub fn forward_hidden_padded(
+        &self,
+        ids: &Tensor,
+        offset: usize,
+        pads: &[usize],
         mut cache: Option<&mut KvCache>,
     ) -> Result<Tensor> {
-        let (_, seq) = ids.dims2()?;
-        if offset + seq > self.config.max_position_embeddings {
+        let (batch, seq) = ids.dims2()?;
+        if !pads.is_empty() && pads.len() != batch {
+            bail!("{} padding lengths for a batch of {batch}", pads.len());
+        }
+        let shortest_pad = pads.iter().copied().min().unwrap_or(0);
+        if (offset + seq).saturating_sub(shortest_pad) > self.config.max_position_embeddings {
             bail!(
                 "sequence of {} tokens exceeds the model's context length {}",
-                offset + seq,
+                (offset + seq).saturating_sub(shortest_pad),
                 self.config.max_position_embeddings
             );
         }
@@ -337,7 +412,8 @@ impl Llama {
         {
             bail!("token id {bad} is outside the model's vocabulary of {vocab}");
         }
-        let mask = causal_mask(seq, offset, &self.device)?;
+        let mask = attention_mask(seq, offset, pads, &self.device)?;
+        let rope = self.rope.tables(batch, seq, offset, pads)?;
         let mut x = embed(&self.embed_tokens, ids, self.dtype)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| {
@@ -346,7 +422,7 @@ impl Llama {
                 }
                 &mut c.layers[i]
             });
-            x = layer.forward(&x, offset, mask.as_ref(), &self.rope, layer_cache)?;
+            x = layer.forward(&x, mask.as_ref(), &rope, layer_cache)?;
         }
         self.norm.forward(&x)
     }
@@ -374,7 +450,18 @@ impl Llama {
         offset: usize,
         cache: Option<&mut KvCache>,
     ) -> Result<Tensor> {
-        let hidden = self.forward_hidden(ids, offset, cache)?;
+        self.forward_last_padded(ids, offset, &[], cache)
+    }
+
+    /// As `forward_last`, for a left-padded batch (see `forward_hidden_padded`).
+    pub fn forward_last_padded(
+        &self,
+        ids: &Tensor,
+        offset: usize,
+        pads: &[usize],
+        cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        let hidden = self.forward_hidden_padded(ids, offset, pads, cache)?;
         let seq = hidden.dim(1)?;
         self.logits(&hidden.narrow(1, seq - 1, 1)?.squeeze(1)?)
     }
@@ -502,14 +589,13 @@ impl DecoderLayer {
     fn forward(
         &self,
         x: &Tensor,
-        offset: usize,
         mask: Option<&Tensor>,
-        rope: &Rope,
+        rope: &RopeTables,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> Result<Tensor> {
-        let attn =
-            self.self_attn
-                .forward(&self.input_layernorm.forward(x)?, offset, mask, rope, cache)?;
+        let attn = self
+            .self_attn
+            .forward(&self.input_layernorm.forward(x)?, mask, rope, cache)?;
         let x = (x + attn)?;
         let mlp = self
             .mlp
@@ -530,9 +616,8 @@ impl Attention {
     fn forward(
         &self,
         x: &Tensor,
-        offset: usize,
         mask: Option<&Tensor>,
-        rope: &Rope,
+        rope: &RopeTables,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> Result<Tensor> {
         let (b, seq, _) = x.dims3()?;
@@ -542,8 +627,8 @@ impl Attention {
                 .transpose(1, 2)?
                 .contiguous()?)
         };
-        let q = rope.apply(&split(self.q_proj.forward(x)?, nh)?, offset)?;
-        let mut k = rope.apply(&split(self.k_proj.forward(x)?, nkv)?, offset)?;
+        let q = rope.apply(&split(self.q_proj.forward(x)?, nh)?)?;
+        let mut k = rope.apply(&split(self.k_proj.forward(x)?, nkv)?)?;
         let mut v = split(self.v_proj.forward(x)?, nkv)?;
         if let Some(slot) = cache {
             if let Some((pk, pv)) = slot.as_ref() {
@@ -581,23 +666,41 @@ fn repeat_kv(x: &Tensor, n_rep: usize) -> Result<Tensor> {
         .reshape((b, kv * n_rep, seq, d))?)
 }
 
-/// Additive mask (seq, offset + seq): -inf where a query would see a later position.
-fn causal_mask(seq: usize, offset: usize, device: &Device) -> Result<Option<Tensor>> {
-    if seq <= 1 {
+/// Additive mask, -inf where a query may not look: at a later position, or (with left
+/// padding) at a padded column. Shape (seq, offset + seq) without padding, else
+/// (batch, 1, seq, offset + seq). A padded query still sees itself, so its softmax row is
+/// never all -inf; nothing reads what it computes.
+fn attention_mask(
+    seq: usize,
+    offset: usize,
+    pads: &[usize],
+    device: &Device,
+) -> Result<Option<Tensor>> {
+    let padded = pads.iter().any(|&p| p > 0);
+    if seq <= 1 && !padded {
         return Ok(None);
     }
     let total = offset + seq;
-    let data: Vec<f32> = (0..seq)
-        .flat_map(|i| {
-            (0..total).map(move |j| {
-                if j > i + offset {
-                    f32::NEG_INFINITY
-                } else {
-                    0.0
-                }
+    let rows: &[usize] = if padded { pads } else { &[0] };
+    let data: Vec<f32> = rows
+        .iter()
+        .flat_map(|&pad| {
+            (0..seq).flat_map(move |i| {
+                let query = i + offset;
+                (0..total).map(move |j| {
+                    if j > query || (j < pad && j != query) {
+                        f32::NEG_INFINITY
+                    } else {
+                        0.0
+                    }
+                })
             })
         })
         .collect();
-    let mask = Tensor::from_vec(data, (seq, total), device).context("building the causal mask")?;
-    Ok(Some(mask))
+    let mask = if padded {
+        Tensor::from_vec(data, (pads.len(), 1, seq, total), device)
+    } else {
+        Tensor::from_vec(data, (seq, total), device)
+    };
+    Ok(Some(mask.context("building the attention mask")?))
 }

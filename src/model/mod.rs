@@ -20,7 +20,7 @@ pub mod weights;
 
 pub use chat_template::{ChatMessage, ChatTemplate};
 pub use config::LlamaConfig;
-pub use generate::{generate, GenerationOutput, SamplingParams};
+pub use generate::{generate, generate_batch, GenerationOutput, SamplingParams};
 pub use llama::{KvCache, Llama};
 pub use loaded::LoadedModel;
 pub use source::ModelSource;
