@@ -2,6 +2,7 @@
 //!
 //! The engine is this library; the command line (and later the terminal UI) are faces of it.
 
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod device;

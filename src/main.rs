@@ -1,5 +1,6 @@
 //! The tunelab command line. With no subcommand it opens the workbench.
 
+mod cli_bench;
 mod cli_eval;
 mod cli_export;
 
@@ -47,6 +48,8 @@ enum Command {
     Export(cli_export::ExportArgs),
     /// Print prompt ids, last-position logits and a greedy reply as JSON (to compare runtimes).
     Logits(cli_export::LogitsArgs),
+    /// Time LoRA training steps (SFT or DPO) on random tokens: one JSON line of speed and peak memory.
+    Bench(cli_bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -169,6 +172,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Compare(args)) => cli_eval::run_compare(args),
         Some(Command::Export(args)) => cli_export::run_export(args, &mut progress),
         Some(Command::Logits(args)) => cli_export::run_logits(args, &mut progress),
+        Some(Command::Bench(args)) => cli_bench::run_bench(args),
         Some(Command::Model(ModelCommand::Pull)) => {
             fetch::fetch_default_model(&mut progress)?;
             Ok(())

@@ -1,4 +1,4 @@
-//! The peak device memory of a run, sampled from the driver (NVML) every 100 ms on a
+//! The peak device memory of a run, sampled from the driver (NVML) every 10 ms on a
 //! background thread, so a training run can record what it really used next to the estimate.
 
 use serde::{Deserialize, Serialize};
@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-const INTERVAL: Duration = Duration::from_millis(100);
+// Short enough to catch the peak of a training step lasting tens of milliseconds.
+const INTERVAL: Duration = Duration::from_millis(10);
 
 /// What a finished sampling saw, in bytes of device memory in use (all processes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use super::objective::{MicroStep, Objective};
 use super::reference::{self, CacheKey, ReferenceLogps};
 use crate::config::RunConfig;
 use crate::data::preference::{load_preference_file, tokenize_pairs, PairLimits, TokenizedPairs};
-use crate::model::LoadedModel;
+use crate::model::{Llama, LoadedModel};
 use anyhow::Result;
 use candle_core::Device;
 use std::collections::BTreeMap;
@@ -89,35 +89,45 @@ impl DpoObjective {
         })();
         switch.set_enabled(was_enabled);
         let (reference, eval) = result?;
-        Ok((
-            Self {
-                pairs,
-                reference,
-                eval,
-                params: DpoParams {
-                    beta: config.beta,
-                    loss_type: config.loss_type,
-                    label_smoothing: config.label_smoothing,
-                    rpo_alpha: config.rpo_alpha,
-                },
-                pad_id,
-                batch_size,
-                device: device.clone(),
-            },
-            warning,
-        ))
+        let params = DpoParams {
+            beta: config.beta,
+            loss_type: config.loss_type,
+            label_smoothing: config.label_smoothing,
+            rpo_alpha: config.rpo_alpha,
+        };
+        let objective = Self::new(pairs, reference, params, pad_id, batch_size, device);
+        Ok((Self { eval, ..objective }, warning))
+    }
+
+    /// Pairs whose reference log-probs are already known, without eval data.
+    pub fn new(
+        pairs: TokenizedPairs,
+        reference: ReferenceLogps,
+        params: DpoParams,
+        pad_id: u32,
+        batch_size: usize,
+        device: &Device,
+    ) -> Self {
+        Self {
+            pairs,
+            reference,
+            eval: None,
+            params,
+            pad_id,
+            batch_size,
+            device: device.clone(),
+        }
     }
 
     fn batch(
         &self,
-        loaded: &LoadedModel,
+        model: &Llama,
         pairs: &TokenizedPairs,
         reference: &ReferenceLogps,
         indices: &[usize],
     ) -> Result<MicroStep> {
         let rows: Vec<_> = indices.iter().map(|&i| &pairs.pairs[i]).collect();
-        let (logps, counts) =
-            reference::pair_logps(&loaded.model, &rows, self.pad_id, &self.device)?;
+        let (logps, counts) = reference::pair_logps(model, &rows, self.pad_id, &self.device)?;
         let n = rows.len();
         let logps = PairLogps {
             policy_chosen: logps.narrow(0, 0, n)?,
@@ -212,7 +222,7 @@ impl Objective for DpoObjective {
         1
     }
 
-    fn micro_step(&self, model: &LoadedModel, examples: &[usize]) -> Result<Option<MicroStep>> {
+    fn micro_step(&self, model: &Llama, examples: &[usize]) -> Result<Option<MicroStep>> {
         self.batch(model, &self.pairs, &self.reference, examples)
             .map(Some)
     }
@@ -224,7 +234,7 @@ impl Objective for DpoObjective {
         let indices: Vec<usize> = (0..pairs.pairs.len()).collect();
         let mut parts = Vec::new();
         for chunk in indices.chunks(self.batch_size.max(1)) {
-            let step = self.batch(model, pairs, reference, chunk)?;
+            let step = self.batch(&model.model, pairs, reference, chunk)?;
             parts.push((chunk.len(), step.metrics));
         }
         Ok(weighted_mean(&parts)

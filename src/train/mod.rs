@@ -9,4 +9,5 @@ pub mod objective;
 pub mod optim;
 pub mod reference;
 pub mod schedule;
+pub mod step;
 pub mod trainer;

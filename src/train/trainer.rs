@@ -10,6 +10,7 @@ use super::health::DpoHealth;
 use super::objective::{Objective, SftObjective};
 use super::optim::{clip_grad_norm, AdamW, AdamWParams};
 use super::schedule::{warmup_steps_from_ratio, LrSchedule};
+use super::step::{accumulate, Accumulated};
 use crate::config::{RunConfig, Stage};
 use crate::data::batch::batch_order;
 use crate::data::sft::{load_sft_file, tokenize_dataset};
@@ -21,11 +22,10 @@ use crate::hw::calibration::MemoryRecord;
 use crate::hw::estimate::{estimate, Estimate, ModelFacts};
 use crate::hw::peak::{PeakReading, PeakSampler};
 use crate::model::info::ModelInfo;
-use crate::model::lora::{mix_seed, LoraConfig};
+use crate::model::lora::LoraConfig;
 use crate::model::peft::{load_adapter, save_adapter, write_adapter_files};
 use crate::model::{LoadedModel, ModelSource};
 use anyhow::{bail, Context, Result};
-use candle_core::backprop::GradStore;
 use candle_core::quantized::GgmlDType;
 use candle_core::Var;
 use serde::{Deserialize, Serialize};
@@ -354,34 +354,19 @@ impl Run {
             let batches: Vec<_> = (0..config.gradient_accumulation_steps)
                 .map(|k| plan.micro_batch(step * config.gradient_accumulation_steps + k))
                 .collect();
-            let window: usize = batches.iter().flatten().map(|&i| objective.weight(i)).sum();
-            let mut grads: Option<GradStore> = None;
-            let (mut loss_sum, mut tokens) = (0f64, 0usize);
-            let mut parts = Vec::new();
-            for (k, indices) in batches.iter().enumerate() {
-                let micro_index = step * config.gradient_accumulation_steps + k;
-                loaded
-                    .model
-                    .adapters()
-                    .set_dropout_seed(mix_seed(config.seed, micro_index as u64));
-                let Some(micro) = objective.micro_step(&loaded, indices)? else {
-                    continue;
-                };
-                // Weighted over the accumulation window: by loss tokens for SFT, as
-                // transformers does; by pairs for DPO.
-                let weight: usize = indices.iter().map(|&i| objective.weight(i)).sum();
-                let scaled = (micro.loss * (weight as f64 / window.max(1) as f64))?;
-                loss_sum += scaled
-                    .to_dtype(candle_core::DType::F64)?
-                    .to_scalar::<f64>()?;
-                tokens += micro.tokens;
-                parts.push((weight, micro.metrics));
-                let g = scaled.backward()?;
-                grads = Some(match grads {
-                    None => g,
-                    Some(acc) => add_grads(acc, &g, &vars)?,
-                });
-            }
+            let Accumulated {
+                mut grads,
+                loss: loss_sum,
+                tokens,
+                parts,
+            } = accumulate(
+                objective.as_ref(),
+                &loaded.model,
+                &vars,
+                &batches,
+                config.seed,
+                step * config.gradient_accumulation_steps,
+            )?;
             if !loss_sum.is_finite() {
                 bail!(
                     "the loss became {loss_sum} at step {}; stopped, the last good checkpoint is kept \
@@ -389,7 +374,6 @@ impl Run {
                     step + 1
                 );
             }
-            let mut grads = grads.context("no micro-batches")?;
             let grad_norm = clip_grad_norm(&mut grads, &vars, config.max_grad_norm)?;
             optimizer.step(&grads)?;
             step += 1;
@@ -581,19 +565,6 @@ fn read_state(dir: &Path) -> Result<TrainerState> {
         )
     })?;
     serde_json::from_str(&text).with_context(|| format!("{}: not a trainer state", path.display()))
-}
-
-fn add_grads(mut acc: GradStore, more: &GradStore, vars: &[Var]) -> Result<GradStore> {
-    for v in vars {
-        if let Some(g) = more.get(v) {
-            let sum = match acc.remove(v) {
-                Some(a) => (a + g)?,
-                None => g.clone(),
-            };
-            acc.insert(v, sum);
-        }
-    }
-    Ok(acc)
 }
 
 /// The order of micro-batches over the whole run, and the schedule.

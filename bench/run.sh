@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The benchmark table: tunelab and transformers + PEFT on the same workloads, on this machine's
+# GPU, each row run REPEATS times by each side, alternating; the medians and their ratio.
+#
+#   bench/run.sh TUNELAB MODEL.gguf OUT_DIR
+#
+# TUNELAB   the tunelab binary (built with --features cuda)
+# MODEL     the default model's GGUF (SmolLM2-135M-Instruct Q4_1)
+# OUT_DIR   where results.jsonl and table.md go
+# Env: PYTHON (default python3; torch, transformers, peft, and gguf for the GGUF row),
+#      REPEATS (default 3), STEPS (default 20), ROWS (default: all; e.g. "smol-sft-8 1b-dpo-4").
+set -euo pipefail
+TUNELAB=$1 MODEL=$2 OUT=$3
+PYTHON=${PYTHON:-python3} REPEATS=${REPEATS:-3} STEPS=${STEPS:-20}
+HERE=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$OUT"
+: > "$OUT/results.jsonl"
+
+# name | model arguments | stage | batch | seq
+ALL_ROWS=(
+  "smol-sft-8|--model $MODEL|sft|8|256"
+  "smol-sft-32|--model $MODEL|sft|32|256"
+  "1b-sft-8|--synthetic llama-1b|sft|8|256"
+  "smol-dpo-4|--model $MODEL|dpo|4|256"
+  "1b-dpo-4|--synthetic llama-1b|dpo|4|256"
+)
+for row in "${ALL_ROWS[@]}"; do
+  IFS='|' read -r name source stage batch seq <<< "$row"
+  if [ -n "${ROWS:-}" ] && [[ " $ROWS " != *" $name "* ]]; then continue; fi
+  shape=(--stage "$stage" --batch "$batch" --seq "$seq" --steps "$STEPS" --warmup 3)
+  for i in $(seq "$REPEATS"); do
+    # shellcheck disable=SC2086
+    "$TUNELAB" bench $source "${shape[@]}" --device cuda 2>"$OUT/tunelab.err" \
+      | sed "s/^{/{\"row\":\"$name\",/" >> "$OUT/results.jsonl" || { cat "$OUT/tunelab.err"; exit 1; }
+    # shellcheck disable=SC2086
+    "$PYTHON" "$HERE/peft_baseline.py" $source "${shape[@]}" 2>"$OUT/peft.err" \
+      | sed "s/^{/{\"row\":\"$name\",/" >> "$OUT/results.jsonl" || { tail -20 "$OUT/peft.err"; exit 1; }
+    tail -n 2 "$OUT/results.jsonl" | cut -c1-160
+  done
+done
+"$PYTHON" "$HERE/table.py" "$OUT/results.jsonl" | tee "$OUT/table.md"

@@ -1,0 +1,199 @@
+//! The benchmark workload: `steps` optimiser steps (after `warmup` untimed ones) of LoRA SFT
+//! or DPO on random token ids of one shape, through the trainer's own step code.
+
+use crate::config::Stage;
+use crate::data::preference::{TokenizedPair, TokenizedPairs};
+use crate::data::sft::{TokenizedDataset, TokenizedExample};
+use crate::model::lora::LoraConfig;
+use crate::model::Llama;
+use crate::train::dpo::DpoParams;
+use crate::train::dpo_objective::DpoObjective;
+use crate::train::loss::IGNORE_INDEX;
+use crate::train::objective::{Objective, SftObjective};
+use crate::train::optim::{clip_grad_norm, AdamW, AdamWParams};
+use crate::train::reference;
+use crate::train::step::accumulate;
+use anyhow::{bail, Result};
+use candle_core::{Device, Var};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct BenchSpec {
+    pub stage: Stage,
+    /// Sequences per step for SFT, pairs per step for DPO.
+    pub batch: usize,
+    /// Tokens in every sequence.
+    pub seq: usize,
+    pub steps: usize,
+    pub warmup: usize,
+    pub lora: LoraConfig,
+    pub seed: u64,
+}
+
+/// The timing half of the JSON line; the command adds what it knows about model and device.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchTimes {
+    /// Median over the timed steps.
+    pub ms_per_step: f64,
+    pub ms_per_step_min: f64,
+    /// Tokens through the model per second at the median step (DPO: chosen and rejected).
+    pub tokens_per_s: f64,
+    /// DPO only: pairs per second at the median step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pairs_per_s: Option<f64>,
+    /// DPO only: the reference log-probs pass, done once before the first step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_s: Option<f64>,
+    pub loss_first: f64,
+    pub loss_last: f64,
+}
+
+fn random_ids(rng: &mut StdRng, n: usize, vocab: usize) -> Vec<u32> {
+    (0..n).map(|_| rng.random_range(0..vocab as u32)).collect()
+}
+
+/// A sequence whose labels count from `prompt` on (SFT: every token, prompt = 0).
+fn example(input_ids: Vec<u32>, prompt: usize) -> TokenizedExample {
+    let labels = input_ids
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| if i < prompt { IGNORE_INDEX } else { t as i64 })
+        .collect();
+    TokenizedExample {
+        input_ids,
+        labels,
+        truncated: false,
+        line: 0,
+    }
+}
+
+/// SFT: `batch` sequences, every token a label. DPO: `batch` pairs sharing a prompt of half
+/// the sequence, chosen and rejected completions of the other half, with reference log-probs
+/// computed as the trainer does.
+fn objective(
+    model: &Llama,
+    spec: &BenchSpec,
+    device: &Device,
+) -> Result<(Box<dyn Objective>, Option<f64>)> {
+    let mut rng = StdRng::seed_from_u64(spec.seed);
+    let vocab = model.config().vocab_size;
+    match spec.stage {
+        Stage::Sft => {
+            let examples = (0..spec.batch)
+                .map(|_| example(random_ids(&mut rng, spec.seq, vocab), 0))
+                .collect();
+            let data = TokenizedDataset {
+                examples,
+                truncated: 0,
+            };
+            let objective = SftObjective {
+                data,
+                eval: None,
+                pad_id: 0,
+                batch_size: spec.batch,
+                device: device.clone(),
+            };
+            Ok((Box::new(objective), None))
+        }
+        Stage::Dpo => {
+            let prompt = spec.seq / 2;
+            let pairs = (0..spec.batch)
+                .map(|_| {
+                    let p = random_ids(&mut rng, prompt, vocab);
+                    let side = |rng: &mut StdRng| {
+                        let mut ids = p.clone();
+                        ids.extend(random_ids(rng, spec.seq - prompt, vocab));
+                        example(ids, prompt)
+                    };
+                    TokenizedPair {
+                        chosen: side(&mut rng),
+                        rejected: side(&mut rng),
+                        line: 0,
+                    }
+                })
+                .collect::<Vec<_>>();
+            let started = Instant::now();
+            let switch = model.adapters();
+            switch.set_enabled(false);
+            let reference =
+                reference::compute(model, &pairs, spec.batch, 0, device, &mut |_, _| Ok(()));
+            switch.set_enabled(true);
+            let reference = reference?;
+            device.synchronize()?;
+            let reference_s = started.elapsed().as_secs_f64();
+            let pairs = TokenizedPairs {
+                pairs,
+                truncated: 0,
+            };
+            let params = DpoParams {
+                beta: 0.1,
+                loss_type: Default::default(),
+                label_smoothing: 0.0,
+                rpo_alpha: None,
+            };
+            let objective = DpoObjective::new(pairs, reference, params, 0, spec.batch, device);
+            Ok((Box::new(objective), Some(reference_s)))
+        }
+    }
+}
+
+/// Attaches fresh adapters to `model` and times `spec.steps` training steps.
+pub fn run(model: &mut Llama, spec: &BenchSpec) -> Result<BenchTimes> {
+    if spec.batch == 0 || spec.seq < 2 || spec.steps == 0 {
+        bail!("bench needs --batch ≥ 1, --seq ≥ 2 and --steps ≥ 1");
+    }
+    let device = model.device().clone();
+    model.attach_lora(&spec.lora, spec.seed)?;
+    let vars: Vec<Var> = model
+        .lora_layers()
+        .iter()
+        .flat_map(|(_, l)| [l.a.clone(), l.b.clone()])
+        .collect();
+    let (objective, reference_s) = objective(model, spec, &device)?;
+    let mut optimizer = AdamW::new(
+        vars.clone(),
+        AdamWParams {
+            lr: 1e-4,
+            ..AdamWParams::default()
+        },
+    )?;
+    let indices: Vec<usize> = (0..spec.batch).collect();
+    model.adapters().set_training(true);
+    let mut times = Vec::with_capacity(spec.steps);
+    let mut losses = Vec::with_capacity(spec.steps);
+    for step in 0..spec.warmup + spec.steps {
+        let started = Instant::now();
+        let mut window = accumulate(
+            objective.as_ref(),
+            model,
+            &vars,
+            std::slice::from_ref(&indices),
+            spec.seed,
+            step,
+        )?;
+        clip_grad_norm(&mut window.grads, &vars, 1.0)?;
+        optimizer.step(&window.grads)?;
+        device.synchronize()?;
+        if step >= spec.warmup {
+            times.push(started.elapsed().as_secs_f64());
+            losses.push(window.loss);
+        }
+    }
+    model.adapters().set_training(false);
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let rows = spec.batch * if spec.stage == Stage::Dpo { 2 } else { 1 };
+    Ok(BenchTimes {
+        ms_per_step: median * 1e3,
+        ms_per_step_min: sorted[0] * 1e3,
+        tokens_per_s: (rows * spec.seq) as f64 / median,
+        pairs_per_s: (spec.stage == Stage::Dpo).then(|| spec.batch as f64 / median),
+        reference_s,
+        loss_first: losses[0],
+        loss_last: *losses.last().unwrap_or(&losses[0]),
+    })
+}
