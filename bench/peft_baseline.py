@@ -112,13 +112,16 @@ def main():
         import os
         model = transformers.AutoModelForCausalLM.from_pretrained(
             os.path.dirname(os.path.abspath(a.model)), gguf_file=os.path.basename(a.model),
-            torch_dtype=torch.bfloat16, attn_implementation="sdpa")
+            dtype=torch.bfloat16, attn_implementation="sdpa")
         name = a.model
     else:
         config = transformers.LlamaConfig(**SHAPES[a.synthetic], rms_norm_eps=1e-5,
-                                          tie_word_embeddings=True)
-        config._attn_implementation = "sdpa"
-        model = transformers.LlamaForCausalLM(config)
+                                          tie_word_embeddings=True, attn_implementation="sdpa")
+        # Made on the GPU in bf16, so no f32 copy counts towards the peak.
+        torch.set_default_dtype(torch.bfloat16)
+        with torch.device("cuda"):
+            model = transformers.LlamaForCausalLM(config)
+        torch.set_default_dtype(torch.float32)
         name = f"{a.synthetic} (synthetic)"
     model = model.to(device="cuda", dtype=torch.bfloat16)
     targets = ALL_LINEAR if a.targets == "all-linear" else a.targets.split(",")
