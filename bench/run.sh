@@ -29,13 +29,18 @@ for row in "${ALL_ROWS[@]}"; do
   if [ -n "${ROWS:-}" ] && [[ " $ROWS " != *" $name "* ]]; then continue; fi
   shape=(--stage "$stage" --batch "$batch" --seq "$seq" --steps "$STEPS" --warmup 3)
   for i in $(seq "$REPEATS"); do
-    # shellcheck disable=SC2086
-    "$TUNELAB" bench $source "${shape[@]}" --device cuda 2>"$OUT/tunelab.err" \
-      | sed "s/^{/{\"row\":\"$name\",/" >> "$OUT/results.jsonl" || { cat "$OUT/tunelab.err"; exit 1; }
-    # shellcheck disable=SC2086
-    "$PYTHON" "$HERE/peft_baseline.py" $source "${shape[@]}" 2>"$OUT/peft.err" \
-      | sed "s/^{/{\"row\":\"$name\",/" >> "$OUT/results.jsonl" || { tail -20 "$OUT/peft.err"; exit 1; }
-    tail -n 2 "$OUT/results.jsonl" | cut -c1-160
+    # A side that fails (out of memory, say) leaves an error line and the rest goes on.
+    for side in tunelab peft; do
+      if [ "$side" = tunelab ]; then cmd=("$TUNELAB" bench --device cuda); else cmd=("$PYTHON" "$HERE/peft_baseline.py"); fi
+      # shellcheck disable=SC2086
+      if line=$("${cmd[@]}" $source "${shape[@]}" 2>"$OUT/$side.err"); then
+        echo "$line" | sed "s/^{/{\"row\":\"$name\",/" >> "$OUT/results.jsonl"
+      else
+        err=$(grep -v '^\s*$' "$OUT/$side.err" | tail -n 1 | tr -d '"\\' | cut -c1-200)
+        echo "{\"row\":\"$name\",\"impl\":\"$side\",\"stage\":\"$stage\",\"batch\":$batch,\"seq\":$seq,\"error\":\"$err\"}" >> "$OUT/results.jsonl"
+      fi
+      tail -n 1 "$OUT/results.jsonl" | cut -c1-200
+    done
   done
 done
 "$PYTHON" "$HERE/table.py" "$OUT/results.jsonl" | tee "$OUT/table.md"

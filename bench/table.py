@@ -17,9 +17,13 @@ def main(path):
           " | tunelab peak GiB | PEFT peak GiB (allocated) | memory × | runs |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        side = {impl: [r for r in runs if r["row"] == row and r["impl"] == impl]
+        side = {impl: [r for r in runs if r["row"] == row and r["impl"] == impl and "error" not in r]
                 for impl in ("tunelab", "peft")}
+        failed = {impl: next((r["error"] for r in runs if r["row"] == row and r["impl"] == impl
+                              and "error" in r), None) for impl in ("tunelab", "peft")}
         if not side["tunelab"] or not side["peft"]:
+            print(f"| {row} | " + " | ".join(f"{impl} failed: {failed[impl]}" for impl in failed
+                                            if not side[impl]) + " |")
             continue
         med = {impl: {k: statistics.median(r[k] for r in rs)
                       for k in ("ms_per_step", "tokens_per_s", "peak_mem_gib")}
