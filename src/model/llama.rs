@@ -3,11 +3,12 @@
 //! forward serves generation and training.
 
 use super::config::LlamaConfig;
+use super::fused;
 use super::linear::{BaseWeight, Linear};
 use super::lora::{init_rng, AdapterSwitch, LoraConfig, LoraLayer};
 use super::weights::{embed, tied_head, WeightStore};
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor};
 
 #[derive(Debug, Clone)]
 pub struct RmsNorm {
@@ -20,15 +21,13 @@ impl RmsNorm {
         &self.weight
     }
 
-    /// x / sqrt(mean(x²) + eps) · w, computed in f32 as Hugging Face does.
+    /// x / sqrt(mean(x²) + eps) · w, normalised in f32 as Hugging Face does.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dtype = x.dtype();
-        let x = x.to_dtype(DType::F32)?;
-        let var = x.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = x.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        Ok(normed
-            .to_dtype(dtype)?
-            .broadcast_mul(&self.weight.to_dtype(dtype)?)?)
+        let op = fused::rms_norm::RmsNorm {
+            weight: self.weight.clone(),
+            eps: self.eps,
+        };
+        Ok(fused::apply(op, &[x])?)
     }
 }
 
@@ -98,14 +97,17 @@ struct RopeTables {
 impl RopeTables {
     /// Rotates x of shape (batch, heads, seq, head_dim).
     fn apply(&self, x: &Tensor) -> Result<Tensor> {
-        let half = x.dim(D::Minus1)? / 2;
-        let cos = self.cos.to_dtype(x.dtype())?;
-        let sin = self.sin.to_dtype(x.dtype())?;
-        let x1 = x.narrow(D::Minus1, 0, half)?;
-        let x2 = x.narrow(D::Minus1, half, half)?;
-        let r1 = (x1.broadcast_mul(&cos)? - x2.broadcast_mul(&sin)?)?;
-        let r2 = (x2.broadcast_mul(&cos)? + x1.broadcast_mul(&sin)?)?;
-        Ok(Tensor::cat(&[r1, r2], D::Minus1)?)
+        let flat = |t: &Tensor| -> Result<Tensor> {
+            Ok(match t.dims() {
+                [b, 1, s, half] => t.reshape((*b, *s, *half))?,
+                _ => t.clone(),
+            })
+        };
+        let op = fused::rope::Rope {
+            cos: flat(&self.cos)?,
+            sin: flat(&self.sin)?,
+        };
+        Ok(fused::apply(op, &[x])?)
     }
 }
 
@@ -427,12 +429,13 @@ impl Llama {
         self.norm.forward(&x)
     }
 
-    /// Logits (f32) for hidden states of shape (…, hidden).
+    /// Logits for hidden states of shape (…, hidden), in the activation dtype: the losses
+    /// turn them to f32 a chunk at a time.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        Ok(self.lm_head.forward(hidden)?.to_dtype(DType::F32)?)
+        self.lm_head.forward(hidden)
     }
 
-    /// Logits (batch, seq, vocab) for every position.
+    /// Logits (batch, seq, vocab) for every position, in the activation dtype.
     pub fn forward(
         &self,
         ids: &Tensor,
@@ -443,7 +446,7 @@ impl Llama {
         self.logits(&hidden)
     }
 
-    /// Logits (batch, vocab) of the last position only: what generation needs.
+    /// Logits (batch, vocab), f32, of the last position only: what generation needs.
     pub fn forward_last(
         &self,
         ids: &Tensor,
@@ -463,7 +466,8 @@ impl Llama {
     ) -> Result<Tensor> {
         let hidden = self.forward_hidden_padded(ids, offset, pads, cache)?;
         let seq = hidden.dim(1)?;
-        self.logits(&hidden.narrow(1, seq - 1, 1)?.squeeze(1)?)
+        let last = self.logits(&hidden.narrow(1, seq - 1, 1)?.squeeze(1)?)?;
+        Ok(last.to_dtype(DType::F32)?)
     }
 
     /// Every weight as stored, under its Hugging Face name (`model.layers.0.mlp.up_proj.weight`),
@@ -637,33 +641,16 @@ impl Attention {
             }
             *slot = Some((k.clone(), v.clone()));
         }
-        let k = repeat_kv(&k, nh / nkv)?;
-        let v = repeat_kv(&v, nh / nkv)?;
-        let scale = 1.0 / (hd as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(DType::F32)?;
-        let scores = match mask {
-            Some(m) => scores.broadcast_add(m)?,
-            None => scores,
+        let op = fused::attention::Attention {
+            mask: mask.cloned(),
+            scale: 1.0 / (hd as f64).sqrt(),
+            groups: nh / nkv,
         };
-        // candle_nn::ops::softmax_last_dim has no backward; this composition has one.
-        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?.to_dtype(v.dtype())?;
-        let out = probs
-            .matmul(&v)?
+        let out = fused::apply(op, &[&q, &k, &v])?
             .transpose(1, 2)?
             .reshape((b, seq, nh * hd))?;
         self.o_proj.forward(&out)
     }
-}
-
-/// (batch, kv_heads, seq, dim) -> (batch, kv_heads * n_rep, seq, dim), each kv head repeated.
-fn repeat_kv(x: &Tensor, n_rep: usize) -> Result<Tensor> {
-    if n_rep == 1 {
-        return Ok(x.clone());
-    }
-    let (b, kv, seq, d) = x.dims4()?;
-    Ok(x.unsqueeze(2)?
-        .expand((b, kv, n_rep, seq, d))?
-        .reshape((b, kv * n_rep, seq, d))?)
 }
 
 /// Additive mask, -inf where a query may not look: at a later position, or (with left

@@ -3,6 +3,8 @@
 //! is never scaled. One switch turns every adapter off at run time, so the same weights serve
 //! as the reference model and as the base in comparisons.
 
+use super::fused::{self, lora_linear::LoraLinear};
+use super::linear::BaseWeight;
 use anyhow::{bail, Result};
 use candle_core::{DType, Tensor, Var};
 use rand::rngs::StdRng;
@@ -191,41 +193,42 @@ impl LoraLayer {
         self.scale
     }
 
-    /// Inverted-dropout mask (0 or 1/keep). On the CPU it is drawn from the micro-batch's seed
-    /// and this layer's id; on CUDA from the device generator, which the trainer seeds per
+    /// Dropout's keep mask, 0 or 1 in x's dtype (the 1/keep rescale is applied in f32 by
+    /// the caller), or None when dropout is off. On the CPU it is drawn from the micro-batch's
+    /// seed and this layer's id; on CUDA from the device generator, which the trainer seeds per
     /// micro-batch (the CPU generator cannot be seeded, and a host-drawn mask would have to be
     /// copied to the GPU for every layer).
-    fn dropout_mask(&self, x: &Tensor) -> Result<Tensor> {
-        let keep = 1.0 - self.dropout;
+    fn keep_mask(&self, x: &Tensor) -> Result<Option<Tensor>> {
+        if self.dropout == 0.0 || !self.switch.training() {
+            return Ok(None);
+        }
         if x.device().is_cuda() {
             let r = Tensor::rand(0f32, 1f32, x.shape(), x.device())?;
-            return Ok((r.ge(self.dropout as f32)?.to_dtype(DType::F32)? * (1.0 / keep))?);
+            return Ok(Some(r.ge(self.dropout as f32)?.to_dtype(x.dtype())?));
         }
+        let keep = 1.0 - self.dropout;
         let mut rng = StdRng::seed_from_u64(mix_seed(self.switch.dropout_seed(), self.id));
         let mask: Vec<f32> = (0..x.elem_count())
-            .map(|_| {
-                if rng.random::<f64>() < keep {
-                    (1.0 / keep) as f32
-                } else {
-                    0.0
-                }
-            })
+            .map(|_| f32::from(u8::from(rng.random::<f64>() < keep)))
             .collect();
-        Ok(Tensor::from_vec(mask, x.shape(), x.device())?)
+        Ok(Some(
+            Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?,
+        ))
     }
 
-    /// s · B A dropout(x) in x's dtype, or None while adapters are switched off.
-    pub fn delta(&self, x: &Tensor) -> Result<Option<Tensor>> {
+    /// x Wᵀ + s · B A dropout(x) as one fused op, or None while adapters are switched off.
+    pub fn forward_with(&self, weight: &BaseWeight, x: &Tensor) -> Result<Option<Tensor>> {
         if !self.switch.enabled() {
             return Ok(None);
         }
-        let mut h = x.to_dtype(DType::F32)?;
-        if self.dropout > 0.0 && self.switch.training() {
-            h = (&h * self.dropout_mask(&h)?)?;
-        }
-        let h = h.broadcast_matmul(&self.a.as_tensor().t()?)?;
-        let h = h.broadcast_matmul(&self.b.as_tensor().t()?)?;
-        Ok(Some((h * self.scale)?.to_dtype(x.dtype())?))
+        let op = LoraLinear {
+            weight: weight.clone(),
+            mask: self.keep_mask(x)?,
+            keep_scale: 1.0 / (1.0 - self.dropout),
+            scale: self.scale,
+        };
+        let (a, b) = (self.a.as_tensor(), self.b.as_tensor());
+        Ok(Some(fused::apply(op, &[x, a, b])?))
     }
 
     /// s · B A, the dense update that merging adds to W.

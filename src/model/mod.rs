@@ -3,6 +3,7 @@
 pub mod chat_template;
 pub mod config;
 pub mod fetch;
+pub mod fused;
 pub mod generate;
 pub mod gguf;
 pub mod hub;

@@ -1,7 +1,8 @@
 //! The SFT loss: mean next-token cross-entropy over the completion tokens only.
 
+use crate::model::fused::{self, label_logps::LabelLogps};
 use anyhow::{bail, Result};
-use candle_core::{DType, Tensor, D};
+use candle_core::{DType, Tensor};
 
 /// The label of a position that carries no loss (prompt, padding), as transformers uses it.
 pub const IGNORE_INDEX: i64 = -100;
@@ -18,7 +19,8 @@ pub fn causal_lm_loss(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     Ok(((picked * mask)?.sum_all()?.neg()? / count as f64)?)
 }
 
-/// The log-probability each position gives the next label, (batch, seq − 1) f32, and the mask
+/// The log-probability each position gives the next label, (batch, seq − 1) f32, from logits
+/// of any float dtype (log-softmax in f32), and the mask
 /// (1 where that label counts, 0 on IGNORE_INDEX), the same shape.
 pub fn label_log_probs(logits: &Tensor, labels: &Tensor) -> Result<(Tensor, Tensor)> {
     let (b, s, v) = logits.dims3()?;
@@ -32,21 +34,19 @@ pub fn label_log_probs(logits: &Tensor, labels: &Tensor) -> Result<(Tensor, Tens
     if s < 2 {
         bail!("a sequence needs at least 2 tokens to predict one");
     }
-    let logits = logits
-        .narrow(1, 0, s - 1)?
-        .reshape((b * (s - 1), v))?
-        .to_dtype(DType::F32)?;
-    let labels = labels.narrow(1, 1, s - 1)?.to_dtype(DType::I64)?;
-    let mask = labels.ne(IGNORE_INDEX)?.to_dtype(DType::F32)?;
-    let targets = labels
+    // Label t+1 for position t; the last position predicts nothing. Shifting the labels
+    // rather than the logits keeps the logits as they are: no copy of the largest tensor.
+    let labels = labels.to_dtype(DType::I64)?;
+    let last = Tensor::full(IGNORE_INDEX, (b, 1), labels.device())?;
+    let next = Tensor::cat(&[labels.narrow(1, 1, s - 1)?, last], 1)?;
+    let mask = next.ne(IGNORE_INDEX)?.to_dtype(DType::F32)?;
+    let targets = next
         .clamp(0i64, v as i64 - 1)?
         .to_dtype(DType::U32)?
         .flatten_all()?;
-    let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-    let picked = log_probs
-        .gather(&targets.unsqueeze(1)?, 1)?
-        .reshape((b, s - 1))?;
-    Ok((picked, mask))
+    let op = LabelLogps { targets };
+    let picked = fused::apply(op, &[&logits.reshape((b * s, v))?])?.reshape((b, s))?;
+    Ok((picked.narrow(1, 0, s - 1)?, mask.narrow(1, 0, s - 1)?))
 }
 
 #[cfg(test)]

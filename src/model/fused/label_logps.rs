@@ -1,0 +1,68 @@
+//! The log-probability each row of logits gives its target, as one node: log-softmax in f32
+//! a chunk of rows at a time, so neither full f32 logits nor the composed log-softmax's
+//! intermediates are kept; backward recomputes the softmax chunk by chunk.
+
+use super::Fused;
+use candle_core::{DType, Result, Tensor, D};
+
+/// Rows of logits turned to f32 at once: bounds the transient f32 copy.
+const CHUNK_ROWS: usize = 1024;
+
+pub struct LabelLogps {
+    /// (rows,) u32 target ids, each < vocab.
+    pub targets: Tensor,
+}
+
+fn log_softmax(rows: &Tensor) -> Result<Tensor> {
+    let x = rows.to_dtype(DType::F32)?;
+    let max = x.max_keepdim(D::Minus1)?;
+    let shifted = x.broadcast_sub(&max)?;
+    let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    shifted.broadcast_sub(&lse)
+}
+
+impl Fused for LabelLogps {
+    fn name(&self) -> &'static str {
+        "label-logps"
+    }
+
+    /// (rows, vocab) logits of any float dtype → (rows,) f32.
+    fn forward(&self, args: &[Tensor]) -> Result<Tensor> {
+        let logits = &args[0];
+        let rows = logits.dim(0)?;
+        let mut parts = Vec::new();
+        for start in (0..rows).step_by(CHUNK_ROWS) {
+            let n = CHUNK_ROWS.min(rows - start);
+            let lp = log_softmax(&logits.narrow(0, start, n)?)?;
+            let t = self.targets.narrow(0, start, n)?.unsqueeze(1)?;
+            parts.push(lp.gather(&t.contiguous()?, 1)?.squeeze(1)?);
+        }
+        Tensor::cat(&parts, 0)
+    }
+
+    /// d logits = g·(onehot(target) − softmax(logits)), row by row.
+    fn backward(
+        &self,
+        args: &[Tensor],
+        _out: &Tensor,
+        grad: &Tensor,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let logits = &args[0];
+        let (rows, vocab) = logits.dims2()?;
+        let grad = grad.to_dtype(DType::F32)?;
+        let mut parts = Vec::new();
+        for start in (0..rows).step_by(CHUNK_ROWS) {
+            let n = CHUNK_ROWS.min(rows - start);
+            let g = grad.narrow(0, start, n)?;
+            let p = log_softmax(&logits.narrow(0, start, n)?)?.exp()?;
+            let minus = p.broadcast_mul(&g.unsqueeze(1)?)?.neg()?.flatten_all()?;
+            // + g at each row's target: flat index row·vocab + target.
+            let offsets =
+                Tensor::arange_step(0u32, (n * vocab) as u32, vocab as u32, logits.device())?;
+            let index = (offsets + self.targets.narrow(0, start, n)?)?;
+            let d = minus.index_add(&index, &g.contiguous()?, 0)?;
+            parts.push(d.reshape((n, vocab))?.to_dtype(logits.dtype())?);
+        }
+        Ok(vec![Some(Tensor::cat(&parts, 0)?)])
+    }
+}

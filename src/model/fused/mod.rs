@@ -1,0 +1,179 @@
+//! Fused training ops: each one node of the autograd graph with a backward of its own, so the
+//! graph keeps only what that backward needs instead of every intermediate of a composed
+//! forward (candle keeps all of them alive until backward). Forward and backward are written
+//! with tensor ops on detached tensors, so the same code runs on the CPU and on CUDA, and each
+//! op is checked against its composed form (tests/fused_ops.rs, on CUDA too).
+
+pub mod attention;
+pub mod label_logps;
+pub mod lora_linear;
+pub mod rms_norm;
+pub mod rope;
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use std::sync::Arc;
+
+/// An op with a hand-written backward.
+pub trait Fused: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// The result, from detached arguments (no graph is built).
+    fn forward(&self, args: &[Tensor]) -> Result<Tensor>;
+    /// The gradient of each argument (None: it needs none), given the result's gradient.
+    fn backward(&self, args: &[Tensor], out: &Tensor, grad: &Tensor)
+        -> Result<Vec<Option<Tensor>>>;
+}
+
+/// Applies `op` to `args` (one to three tensors) as one node of the graph.
+pub fn apply<F: Fused + 'static>(op: F, args: &[&Tensor]) -> Result<Tensor> {
+    let detached = args.iter().map(|t| t.detach()).collect();
+    let wrap = Wrap { op, args: detached };
+    match args {
+        [a] => a.apply_op1_arc(Arc::new(Box::new(wrap))),
+        [a, b] => a.apply_op2_arc(b, Arc::new(Box::new(wrap))),
+        [a, b, c] => a.apply_op3_arc(b, c, Arc::new(Box::new(wrap))),
+        _ => candle_core::bail!("a fused op takes one to three tensors"),
+    }
+}
+
+struct Wrap<F> {
+    op: F,
+    /// The arguments, detached: what forward and backward compute from.
+    args: Vec<Tensor>,
+}
+
+impl<F: Fused> Wrap<F> {
+    fn run(&self) -> Result<Tensor> {
+        self.op.forward(&self.args)?.contiguous()
+    }
+
+    fn cpu(&self) -> Result<(CpuStorage, Shape)> {
+        let out = self.run()?;
+        let shape = out.shape().clone();
+        let flat = out.flatten_all()?;
+        let storage = match out.dtype() {
+            candle_core::DType::F32 => CpuStorage::F32(flat.to_vec1()?),
+            candle_core::DType::F64 => CpuStorage::F64(flat.to_vec1()?),
+            candle_core::DType::BF16 => CpuStorage::BF16(flat.to_vec1()?),
+            candle_core::DType::F16 => CpuStorage::F16(flat.to_vec1()?),
+            candle_core::DType::U32 => CpuStorage::U32(flat.to_vec1()?),
+            other => candle_core::bail!("{}: no CPU output of {other:?}", self.op.name()),
+        };
+        Ok((storage, shape))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda(&self) -> Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        let mut out = self.run()?;
+        if out.layout().start_offset() != 0 {
+            out = out.copy()?;
+        }
+        let shape = out.shape().clone();
+        let (storage, layout) = out.storage_and_layout();
+        match &*storage {
+            candle_core::Storage::Cuda(s) => Ok((s.try_clone(layout)?, shape)),
+            _ => candle_core::bail!("{}: the result is not on the GPU", self.op.name()),
+        }
+    }
+
+    fn grads(&self, res: &Tensor, grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let mut grads = self.op.backward(&self.args, &res.detach(), grad)?;
+        grads.resize(self.args.len(), None);
+        Ok(grads)
+    }
+}
+
+impl<F: Fused> CustomOp1 for Wrap<F> {
+    fn name(&self) -> &'static str {
+        self.op.name()
+    }
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        self.cpu()
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        self.cuda()
+    }
+    fn bwd(&self, _: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(self.grads(res, grad)?.remove(0))
+    }
+}
+
+impl<F: Fused> CustomOp2 for Wrap<F> {
+    fn name(&self) -> &'static str {
+        self.op.name()
+    }
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.cpu()
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        self.cuda()
+    }
+    fn bwd(
+        &self,
+        _: &Tensor,
+        _: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let mut g = self.grads(res, grad)?.into_iter();
+        Ok((g.next().flatten(), g.next().flatten()))
+    }
+}
+
+impl<F: Fused> CustomOp3 for Wrap<F> {
+    fn name(&self) -> &'static str {
+        self.op.name()
+    }
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.cpu()
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        self.cuda()
+    }
+    fn bwd(
+        &self,
+        _: &Tensor,
+        _: &Tensor,
+        _: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let mut g = self.grads(res, grad)?.into_iter();
+        Ok((g.next().flatten(), g.next().flatten(), g.next().flatten()))
+    }
+}

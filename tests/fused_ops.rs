@@ -1,0 +1,277 @@
+//! Each fused op against its composed form (plain candle ops with autograd): the result and
+//! the gradient of every input. On the CPU in f32; on a GPU machine (TUNELAB_TEST_DEVICE=cuda,
+//! built with --features cuda) in bf16 as training runs there, with tolerances for bf16.
+
+mod common;
+
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{DType, Device, Tensor, Var, D};
+use std::sync::Arc;
+use tunelab::model::fused::{self, Fused};
+use tunelab::model::linear::BaseWeight;
+
+/// The dtype activations have on this device in training.
+fn act_dtype(device: &Device) -> DType {
+    if device.is_cuda() {
+        DType::BF16
+    } else {
+        DType::F32
+    }
+}
+
+/// Largest |a − b| relative to the largest |b|.
+fn rel_diff(a: &Tensor, b: &Tensor) -> f32 {
+    let a = a.to_dtype(DType::F32).unwrap().flatten_all().unwrap();
+    let b = b.to_dtype(DType::F32).unwrap().flatten_all().unwrap();
+    let diff = (&a - &b).unwrap().abs().unwrap().max(0).unwrap();
+    let scale = b.abs().unwrap().max(0).unwrap();
+    diff.to_scalar::<f32>().unwrap() / scale.to_scalar::<f32>().unwrap().max(1e-12)
+}
+
+fn tolerance(device: &Device) -> f32 {
+    if device.is_cuda() {
+        2e-2
+    } else {
+        1e-5
+    }
+}
+
+fn randn(shape: &[usize], dtype: DType, device: &Device) -> Tensor {
+    Tensor::randn(0f32, 1f32, shape, device)
+        .unwrap()
+        .to_dtype(dtype)
+        .unwrap()
+}
+
+/// Runs `fused` and `composed` on the same inputs (made Vars) and compares the outputs and
+/// the gradients of a random projection of them.
+fn check(
+    name: &str,
+    inputs: &[Tensor],
+    fused_op: impl Fused + 'static,
+    composed: impl Fn(&[Tensor]) -> Tensor,
+) {
+    let device = inputs[0].device().clone();
+    let tol = tolerance(&device);
+    let vars: Vec<Var> = inputs
+        .iter()
+        .map(|t| Var::from_tensor(t).unwrap())
+        .collect();
+    let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let refs: Vec<&Tensor> = tensors.iter().collect();
+    let ours = fused::apply(fused_op, &refs).unwrap();
+    let theirs = composed(&tensors);
+    assert_eq!(ours.dims(), theirs.dims(), "{name}: shape");
+    let d = rel_diff(&ours, &theirs);
+    assert!(d < tol, "{name}: outputs differ by {d}");
+    let probe = randn(ours.dims(), DType::F32, &device);
+    let loss = |t: &Tensor| {
+        (t.to_dtype(DType::F32).unwrap() * &probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+    };
+    let g_ours = loss(&ours).backward().unwrap();
+    let g_theirs = loss(&theirs).backward().unwrap();
+    for (i, v) in vars.iter().enumerate() {
+        if let (Some(a), Some(b)) = (g_ours.get(v), g_theirs.get(v)) {
+            let d = rel_diff(a, b);
+            assert!(d < tol, "{name}: gradient of input {i} differs by {d}");
+        } else {
+            assert!(
+                g_theirs.get(v).is_none(),
+                "{name}: input {i} got no gradient"
+            );
+        }
+    }
+}
+
+#[test]
+fn lora_linear_matches_the_composed_projection() {
+    let device = common::device();
+    let dtype = act_dtype(&device);
+    let (rows, k, n, r) = (2 * 5, 64, 48, 8);
+    let w = randn(&[n, k], DType::F32, &device);
+    let x = randn(&[2, 5, k], dtype, &device);
+    let a = (randn(&[r, k], DType::F32, &device) * 0.1).unwrap();
+    let b = (randn(&[n, r], DType::F32, &device) * 0.1).unwrap();
+    let mask = Tensor::rand(0f32, 1f32, (2, 5, k), &device)
+        .unwrap()
+        .ge(0.1)
+        .unwrap()
+        .to_dtype(dtype)
+        .unwrap();
+    let (keep_scale, scale) = (1.0 / 0.9, 2.0);
+    for quantized in [false, true] {
+        let (weight, dense) = if quantized {
+            let q = QTensor::quantize(&w, GgmlDType::Q4_1).unwrap();
+            let dense = q.dequantize(&device).unwrap();
+            (BaseWeight::Quantized(Arc::new(q)), dense)
+        } else {
+            (BaseWeight::Dense(w.to_dtype(dtype).unwrap()), w.clone())
+        };
+        let op = fused::lora_linear::LoraLinear {
+            weight,
+            mask: Some(mask.clone()),
+            keep_scale,
+            scale,
+        };
+        let mask = mask.clone();
+        check("lora-linear", &[x.clone(), a.clone(), b.clone()], op, |t| {
+            let (x, a, b) = (&t[0], &t[1], &t[2]);
+            let base = x
+                .reshape((rows, k))
+                .unwrap()
+                .matmul(&dense.to_dtype(dtype).unwrap().t().unwrap())
+                .unwrap();
+            let h = ((x.to_dtype(DType::F32).unwrap() * mask.to_dtype(DType::F32).unwrap())
+                .unwrap()
+                * keep_scale)
+                .unwrap()
+                .reshape((rows, k))
+                .unwrap();
+            let delta = (h
+                .matmul(&a.t().unwrap())
+                .unwrap()
+                .matmul(&b.t().unwrap())
+                .unwrap()
+                * scale)
+                .unwrap()
+                .to_dtype(dtype)
+                .unwrap();
+            (base + delta).unwrap().reshape((2, 5, n)).unwrap()
+        });
+    }
+}
+
+#[test]
+fn rms_norm_matches_the_composed_norm() {
+    let device = common::device();
+    let dtype = act_dtype(&device);
+    let weight = (randn(&[32], DType::F32, &device) + 1.0).unwrap();
+    let x = randn(&[3, 7, 32], dtype, &device);
+    let op = fused::rms_norm::RmsNorm {
+        weight: weight.clone(),
+        eps: 1e-5,
+    };
+    check("rms-norm", &[x], op, |t| {
+        let x = t[0].to_dtype(DType::F32).unwrap();
+        let var = x.sqr().unwrap().mean_keepdim(D::Minus1).unwrap();
+        let normed = x
+            .broadcast_div(&(var + 1e-5).unwrap().sqrt().unwrap())
+            .unwrap();
+        normed
+            .broadcast_mul(&weight)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap()
+    });
+}
+
+/// The rotate-half form Hugging Face writes.
+fn rope_composed(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Tensor {
+    let half = x.dim(D::Minus1).unwrap() / 2;
+    let (cos, sin) = (
+        cos.to_dtype(x.dtype()).unwrap(),
+        sin.to_dtype(x.dtype()).unwrap(),
+    );
+    let x1 = x.narrow(D::Minus1, 0, half).unwrap();
+    let x2 = x.narrow(D::Minus1, half, half).unwrap();
+    let r1 = (x1.broadcast_mul(&cos).unwrap() - x2.broadcast_mul(&sin).unwrap()).unwrap();
+    let r2 = (x2.broadcast_mul(&cos).unwrap() + x1.broadcast_mul(&sin).unwrap()).unwrap();
+    Tensor::cat(&[r1, r2], D::Minus1).unwrap()
+}
+
+#[test]
+fn rope_matches_the_rotate_half_form_with_shared_and_per_row_positions() {
+    let device = common::device();
+    let dtype = act_dtype(&device);
+    let x = randn(&[2, 3, 5, 16], dtype, &device);
+    let angles = randn(&[5, 8], DType::F32, &device);
+    let (cos, sin) = (angles.cos().unwrap(), angles.sin().unwrap());
+    let op = fused::rope::Rope {
+        cos: cos.clone(),
+        sin: sin.clone(),
+    };
+    check("rope", std::slice::from_ref(&x), op, |t| {
+        rope_composed(&t[0], &cos, &sin)
+    });
+    // Per-row tables (left-padded generation): (batch, seq, half).
+    let angles = randn(&[2, 5, 8], DType::F32, &device);
+    let (cos, sin) = (angles.cos().unwrap(), angles.sin().unwrap());
+    let op = fused::rope::Rope {
+        cos: cos.clone(),
+        sin: sin.clone(),
+    };
+    check("rope per row", &[x], op, |t| {
+        rope_composed(
+            &t[0],
+            &cos.unsqueeze(1).unwrap(),
+            &sin.unsqueeze(1).unwrap(),
+        )
+    });
+}
+
+#[test]
+fn attention_matches_the_composed_softmax_with_grouped_heads_and_a_mask() {
+    let device = common::device();
+    let dtype = act_dtype(&device);
+    let (b, heads, kv, s, d) = (2, 6, 2, 7, 16);
+    let q = randn(&[b, heads, s, d], dtype, &device);
+    let k = randn(&[b, kv, s, d], dtype, &device);
+    let v = randn(&[b, kv, s, d], dtype, &device);
+    let causal: Vec<f32> = (0..s)
+        .flat_map(|i| (0..s).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    let mask = Tensor::from_vec(causal, (s, s), &device).unwrap();
+    let scale = 1.0 / (d as f64).sqrt();
+    let op = fused::attention::Attention {
+        mask: Some(mask.clone()),
+        scale,
+        groups: heads / kv,
+    };
+    check("attention", &[q, k, v], op, |t| {
+        let repeat = |x: &Tensor| {
+            x.unsqueeze(2)
+                .unwrap()
+                .expand((b, kv, heads / kv, s, d))
+                .unwrap()
+                .reshape((b, heads, s, d))
+                .unwrap()
+        };
+        let (k, v) = (repeat(&t[1]), repeat(&t[2]));
+        let scores = (t[0].matmul(&k.t().unwrap()).unwrap() * scale)
+            .unwrap()
+            .to_dtype(DType::F32)
+            .unwrap()
+            .broadcast_add(&mask)
+            .unwrap();
+        let probs = candle_nn::ops::softmax(&scores, D::Minus1)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap();
+        probs.matmul(&v).unwrap()
+    });
+}
+
+#[test]
+fn label_logps_match_log_softmax_and_gather_across_chunks() {
+    let device = common::device();
+    let dtype = act_dtype(&device);
+    // More rows than one chunk, so the chunk boundary is crossed.
+    let (rows, vocab) = (1100, 40);
+    let logits = (randn(&[rows, vocab], dtype, &device) * 3.0).unwrap();
+    let targets: Vec<u32> = (0..rows as u32).map(|i| (i * 7) % vocab as u32).collect();
+    let targets = Tensor::from_vec(targets, rows, &device).unwrap();
+    let op = fused::label_logps::LabelLogps {
+        targets: targets.clone(),
+    };
+    check("label-logps", &[logits], op, |t| {
+        let lp =
+            candle_nn::ops::log_softmax(&t[0].to_dtype(DType::F32).unwrap(), D::Minus1).unwrap();
+        lp.gather(&targets.unsqueeze(1).unwrap(), 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap()
+    });
+}
