@@ -48,6 +48,10 @@ pub struct BenchArgs {
     targets: String,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     device: DeviceChoice,
+    /// Also time each phase of a step (forward, backward, clip, optimizer), waiting for the
+    /// device after each: where the time goes.
+    #[arg(long)]
+    phases: bool,
 }
 
 fn quant(name: &str) -> Result<Option<GgmlDType>> {
@@ -106,6 +110,7 @@ pub fn run_bench(args: BenchArgs) -> Result<()> {
         warmup: args.warmup,
         lora: lora.clone(),
         seed: 0,
+        phases: args.phases,
     };
     let times = run(&mut model, &spec)?;
     let peak = memory.map(|m| m.finish(0).run_peak_bytes() as f64 / (1u64 << 30) as f64);

@@ -95,13 +95,14 @@ fn lora_linear_matches_the_composed_projection() {
     let x = randn(&[2, 5, k], dtype, &device);
     let a = (randn(&[r, k], DType::F32, &device) * 0.1).unwrap();
     let b = (randn(&[n, r], DType::F32, &device) * 0.1).unwrap();
-    let mask = Tensor::rand(0f32, 1f32, (2, 5, k), &device)
-        .unwrap()
-        .ge(0.1)
-        .unwrap()
-        .to_dtype(dtype)
-        .unwrap();
-    let (keep_scale, scale) = (1.0 / 0.9, 2.0);
+    // The mask the op draws from its seed, drawn here on the host: a GPU kernel that drew
+    // other bits would fail the comparison.
+    let (seed, keep) = (7, 0.9f32);
+    let mask: Vec<f32> = (0..(2 * 5 * k) as u64)
+        .map(|i| f32::from(u8::from(fused::kernels::keeps(seed, i, keep))))
+        .collect();
+    let mask = Tensor::from_vec(mask, (2, 5, k), &device).unwrap();
+    let (keep_scale, scale) = (1.0 / f64::from(keep), 2.0);
     for quantized in [false, true] {
         let (weight, dense) = if quantized {
             let q = QTensor::quantize(&w, GgmlDType::Q4_1).unwrap();
@@ -112,8 +113,7 @@ fn lora_linear_matches_the_composed_projection() {
         };
         let op = fused::lora_linear::LoraLinear {
             weight,
-            mask: Some(mask.clone()),
-            keep_scale,
+            dropout: Some(fused::lora_linear::Dropout { keep, seed }),
             scale,
         };
         let mask = mask.clone();
@@ -216,41 +216,67 @@ fn rope_matches_the_rotate_half_form_with_shared_and_per_row_positions() {
 fn attention_matches_the_composed_softmax_with_grouped_heads_and_a_mask() {
     let device = common::device();
     let dtype = act_dtype(&device);
-    let (b, heads, kv, s, d) = (2, 6, 2, 7, 16);
-    let q = randn(&[b, heads, s, d], dtype, &device);
-    let k = randn(&[b, kv, s, d], dtype, &device);
-    let v = randn(&[b, kv, s, d], dtype, &device);
-    let causal: Vec<f32> = (0..s)
-        .flat_map(|i| (0..s).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
-        .collect();
-    let mask = Tensor::from_vec(causal, (s, s), &device).unwrap();
-    let scale = 1.0 / (d as f64).sqrt();
-    let op = fused::attention::Attention {
-        mask: Some(mask.clone()),
-        scale,
-        groups: heads / kv,
-    };
-    check("attention", &[q, k, v], op, |t| {
-        let repeat = |x: &Tensor| {
-            x.unsqueeze(2)
-                .unwrap()
-                .expand((b, kv, heads / kv, s, d))
-                .unwrap()
-                .reshape((b, heads, s, d))
-                .unwrap()
-        };
-        let (k, v) = (repeat(&t[1]), repeat(&t[2]));
-        let scores = (t[0].matmul(&k.t().unwrap()).unwrap() * scale)
-            .unwrap()
-            .to_dtype(DType::F32)
-            .unwrap()
-            .broadcast_add(&mask)
-            .unwrap();
-        let probs = candle_nn::ops::softmax(&scores, D::Minus1)
-            .unwrap()
-            .to_dtype(dtype)
-            .unwrap();
-        probs.matmul(&v).unwrap()
+    let (b, heads, kv, total, d) = (2, 6, 2, 7, 16);
+    // Queries from the start (training), and the last 3 after a cache of 4; each through the
+    // mask and as plain causal (the GPU's softmax kernels).
+    for (s, offset) in [(total, 0), (3, 4)] {
+        for kernel in [false, true] {
+            let q = randn(&[b, heads, s, d], dtype, &device);
+            let k = randn(&[b, kv, total, d], dtype, &device);
+            let v = randn(&[b, kv, total, d], dtype, &device);
+            let causal: Vec<f32> = (0..s)
+                .flat_map(|i| {
+                    (0..total).map(move |j| {
+                        if j > i + offset {
+                            f32::NEG_INFINITY
+                        } else {
+                            0.0
+                        }
+                    })
+                })
+                .collect();
+            let mask = Tensor::from_vec(causal, (s, total), &device).unwrap();
+            let scale = 1.0 / (d as f64).sqrt();
+            let op = fused::attention::Attention {
+                mask: Some(mask.clone()),
+                causal_offset: kernel.then_some(offset),
+                scale,
+                groups: heads / kv,
+            };
+            check("attention", &[q, k, v], op, |t| {
+                let repeat = |x: &Tensor| {
+                    x.unsqueeze(2)
+                        .unwrap()
+                        .expand((b, kv, heads / kv, total, d))
+                        .unwrap()
+                        .reshape((b, heads, total, d))
+                        .unwrap()
+                };
+                let (k, v) = (repeat(&t[1]), repeat(&t[2]));
+                let scores = (t[0].matmul(&k.t().unwrap()).unwrap() * scale)
+                    .unwrap()
+                    .to_dtype(DType::F32)
+                    .unwrap()
+                    .broadcast_add(&mask)
+                    .unwrap();
+                let probs = candle_nn::ops::softmax(&scores, D::Minus1)
+                    .unwrap()
+                    .to_dtype(dtype)
+                    .unwrap();
+                probs.matmul(&v).unwrap()
+            });
+        }
+    }
+}
+
+#[test]
+fn swiglu_matches_silu_times_up() {
+    let device = common::device();
+    let dtype = act_dtype(&device);
+    let gate = (randn(&[3, 5, 24], dtype, &device) * 3.0).unwrap();
+    let up = randn(&[3, 5, 24], dtype, &device);
+    check("swiglu", &[gate, up], fused::swiglu::SwiGlu, |t| {
+        (t[0].silu().unwrap() * &t[1]).unwrap()
     });
 }
 

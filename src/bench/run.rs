@@ -10,7 +10,7 @@ use crate::train::dpo::DpoParams;
 use crate::train::dpo_objective::DpoObjective;
 use crate::train::loss::IGNORE_INDEX;
 use crate::train::objective::{Objective, SftObjective};
-use crate::train::optim::{clip_grad_norm, AdamW, AdamWParams};
+use crate::train::optim::{AdamW, AdamWParams, FlatGrads};
 use crate::train::reference;
 use crate::train::step::accumulate;
 use anyhow::{bail, Result};
@@ -31,6 +31,77 @@ pub struct BenchSpec {
     pub warmup: usize,
     pub lora: LoraConfig,
     pub seed: u64,
+    /// Wait for the device after each phase of a step and time it (see [`PhaseTimes`]).
+    pub phases: bool,
+}
+
+/// Where a step's time goes, as medians over the timed steps, with the device waited for
+/// after each phase (which costs the overlap of one phase's host work with the previous
+/// phase's kernels, so the phases add up to a little more than an unsplit step).
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseTimes {
+    /// Host time to queue the phase's work.
+    pub issue_ms: f64,
+    /// Until the device finished it.
+    pub total_ms: f64,
+}
+
+/// Per-phase (issue, total) seconds of every timed step.
+#[derive(Default)]
+struct PhaseClock {
+    samples: std::collections::BTreeMap<&'static str, Vec<(f64, f64)>>,
+}
+
+impl PhaseClock {
+    /// Records the phase that ran since `since`, then restarts it.
+    fn mark(&mut self, name: &'static str, since: &mut Instant, device: &Device) -> Result<()> {
+        let issued = since.elapsed().as_secs_f64();
+        device.synchronize()?;
+        let total = since.elapsed().as_secs_f64();
+        self.samples.entry(name).or_default().push((issued, total));
+        *since = Instant::now();
+        Ok(())
+    }
+
+    fn medians(self) -> std::collections::BTreeMap<&'static str, PhaseTimes> {
+        self.samples
+            .into_iter()
+            .map(|(name, s)| {
+                let issue = median(s.iter().map(|p| p.0).collect());
+                let total = median(s.iter().map(|p| p.1).collect());
+                let times = PhaseTimes {
+                    issue_ms: issue * 1e3,
+                    total_ms: total * 1e3,
+                };
+                (name, times)
+            })
+            .collect()
+    }
+}
+
+/// Starts or stops the CUDA profiler's capture range, so that a profiler started with
+/// capture off (`ncu --profile-from-start off`, see bench/profile.sh) sees the last step only.
+/// Without a profiler attached it does nothing.
+fn profiler_range(on: bool) {
+    #[cfg(feature = "cuda")]
+    {
+        use candle_core::cuda_backend::cudarc::driver::sys;
+        // SAFETY: no arguments; the context is current on this thread after the warmup steps.
+        // The result is ignored: without a profiler there is nothing to start.
+        let _ = unsafe {
+            match on {
+                true => sys::cuProfilerStart(),
+                false => sys::cuProfilerStop(),
+            }
+        };
+    }
+    #[cfg(not(feature = "cuda"))]
+    let _ = on;
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 /// The timing half of the JSON line; the command adds what it knows about model and device.
@@ -49,6 +120,8 @@ pub struct BenchTimes {
     pub reference_s: Option<f64>,
     pub loss_first: f64,
     pub loss_last: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phases: Option<std::collections::BTreeMap<&'static str, PhaseTimes>>,
 }
 
 fn random_ids(rng: &mut StdRng, n: usize, vocab: usize) -> Vec<u32> {
@@ -164,19 +237,37 @@ pub fn run(model: &mut Llama, spec: &BenchSpec) -> Result<BenchTimes> {
     model.adapters().set_training(true);
     let mut times = Vec::with_capacity(spec.steps);
     let mut losses = Vec::with_capacity(spec.steps);
-    for step in 0..spec.warmup + spec.steps {
+    let mut clock = PhaseClock::default();
+    let last = spec.warmup + spec.steps - 1;
+    for step in 0..=last {
+        if step == last {
+            profiler_range(true);
+        }
         let started = Instant::now();
-        let mut window = accumulate(
+        let mut phase_started = started;
+        let timed = spec.phases && step >= spec.warmup;
+        let mut mark = |name, since: &mut Instant| match timed {
+            true => clock.mark(name, since, &device),
+            false => Ok(()),
+        };
+        let window = accumulate(
             objective.as_ref(),
             model,
             &vars,
             std::slice::from_ref(&indices),
             spec.seed,
             step,
+            &mut |name| mark(name, &mut phase_started),
         )?;
-        clip_grad_norm(&mut window.grads, &vars, 1.0)?;
-        optimizer.step(&window.grads)?;
+        let mut grads = FlatGrads::gather(&window.grads, &vars)?;
+        grads.clip(1.0)?;
+        mark("clip", &mut phase_started)?;
+        optimizer.step(&grads)?;
+        mark("optimizer", &mut phase_started)?;
         device.synchronize()?;
+        if step == last {
+            profiler_range(false);
+        }
         if step >= spec.warmup {
             times.push(started.elapsed().as_secs_f64());
             losses.push(window.loss);
@@ -185,7 +276,7 @@ pub fn run(model: &mut Llama, spec: &BenchSpec) -> Result<BenchTimes> {
     model.adapters().set_training(false);
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
-    let median = sorted[sorted.len() / 2];
+    let median = median(times);
     let rows = spec.batch * if spec.stage == Stage::Dpo { 2 } else { 1 };
     Ok(BenchTimes {
         ms_per_step: median * 1e3,
@@ -195,5 +286,6 @@ pub fn run(model: &mut Llama, spec: &BenchSpec) -> Result<BenchTimes> {
         reference_s,
         loss_first: losses[0],
         loss_last: *losses.last().unwrap_or(&losses[0]),
+        phases: spec.phases.then(|| clock.medians()),
     })
 }

@@ -610,9 +610,10 @@ impl DecoderLayer {
 
 impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = self.gate_proj.forward(x)?.silu()?;
+        let gate = self.gate_proj.forward(x)?;
         let up = self.up_proj.forward(x)?;
-        self.down_proj.forward(&(gate * up)?)
+        let hidden = fused::apply(fused::swiglu::SwiGlu, &[&gate, &up])?;
+        self.down_proj.forward(&hidden)
     }
 }
 
@@ -641,7 +642,9 @@ impl Attention {
             }
             *slot = Some((k.clone(), v.clone()));
         }
+        let plain_causal = mask.is_none_or(|m| m.rank() == 2);
         let op = fused::attention::Attention {
+            causal_offset: plain_causal.then(|| k.dim(2).unwrap_or(seq) - seq),
             mask: mask.cloned(),
             scale: 1.0 / (hd as f64).sqrt(),
             groups: nh / nkv,

@@ -3,7 +3,7 @@
 //! is never scaled. One switch turns every adapter off at run time, so the same weights serve
 //! as the reference model and as the base in comparisons.
 
-use super::fused::{self, lora_linear::LoraLinear};
+use super::fused::{self, lora_linear::Dropout, lora_linear::LoraLinear};
 use super::linear::BaseWeight;
 use anyhow::{bail, Result};
 use candle_core::{DType, Tensor, Var};
@@ -193,27 +193,17 @@ impl LoraLayer {
         self.scale
     }
 
-    /// Dropout's keep mask, 0 or 1 in x's dtype (the 1/keep rescale is applied in f32 by
-    /// the caller), or None when dropout is off. On the CPU it is drawn from the micro-batch's
-    /// seed and this layer's id; on CUDA from the device generator, which the trainer seeds per
-    /// micro-batch (the CPU generator cannot be seeded, and a host-drawn mask would have to be
-    /// copied to the GPU for every layer).
-    fn keep_mask(&self, x: &Tensor) -> Result<Option<Tensor>> {
+    /// This layer's dropout in the current micro-batch, or None when dropout is off: its
+    /// mask is drawn from the micro-batch's seed and this layer's id, the same on every device,
+    /// so a resumed run repeats the masks of an uninterrupted one.
+    fn dropout(&self) -> Option<Dropout> {
         if self.dropout == 0.0 || !self.switch.training() {
-            return Ok(None);
+            return None;
         }
-        if x.device().is_cuda() {
-            let r = Tensor::rand(0f32, 1f32, x.shape(), x.device())?;
-            return Ok(Some(r.ge(self.dropout as f32)?.to_dtype(x.dtype())?));
-        }
-        let keep = 1.0 - self.dropout;
-        let mut rng = StdRng::seed_from_u64(mix_seed(self.switch.dropout_seed(), self.id));
-        let mask: Vec<f32> = (0..x.elem_count())
-            .map(|_| f32::from(u8::from(rng.random::<f64>() < keep)))
-            .collect();
-        Ok(Some(
-            Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?,
-        ))
+        Some(Dropout {
+            keep: (1.0 - self.dropout) as f32,
+            seed: mix_seed(self.switch.dropout_seed(), self.id),
+        })
     }
 
     /// x Wᵀ + s · B A dropout(x) as one fused op, or None while adapters are switched off.
@@ -223,8 +213,7 @@ impl LoraLayer {
         }
         let op = LoraLinear {
             weight: weight.clone(),
-            mask: self.keep_mask(x)?,
-            keep_scale: 1.0 / (1.0 - self.dropout),
+            dropout: self.dropout(),
             scale: self.scale,
         };
         let (a, b) = (self.a.as_tensor(), self.b.as_tensor());

@@ -13,6 +13,7 @@
 //! rewards/rejected, rewards/margins, rewards/accuracies (chosen reward > rejected),
 //! logps/chosen, logps/rejected.
 
+use super::objective::PendingMetrics;
 use anyhow::Result;
 use candle_core::{DType, Tensor};
 use serde::{Deserialize, Serialize};
@@ -37,17 +38,11 @@ pub struct DpoParams {
     pub rpo_alpha: Option<f64>,
 }
 
-/// Per-sequence sums of the label tokens' log-probs, (n,) f32, and how many tokens each sums.
-/// Position t predicts label t+1, as in the SFT loss.
-pub fn sequence_logps(logits: &Tensor, labels: &Tensor) -> Result<(Tensor, Vec<usize>)> {
+/// Per-sequence sums of the label tokens' log-probs, (n,) f32. Position t predicts label t+1,
+/// as in the SFT loss.
+pub fn sequence_logps(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     let (picked, mask) = label_log_probs(logits, labels)?;
-    let counts = mask
-        .sum(1)?
-        .to_vec1::<f32>()?
-        .into_iter()
-        .map(|c| c as usize)
-        .collect();
-    Ok(((picked * mask)?.sum(1)?, counts))
+    Ok((picked * mask)?.sum(1)?)
 }
 
 /// The log-probs of a batch of pairs: policy tensors (with gradients), reference values.
@@ -66,8 +61,9 @@ fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
     Ok((x.neg()?.relu()?.neg()? - soft)?)
 }
 
-/// The mean loss over the pairs (a scalar tensor with gradients) and the batch's metrics.
-pub fn dpo_loss(params: &DpoParams, logps: &PairLogps) -> Result<(Tensor, BTreeMap<String, f64>)> {
+/// The mean loss over the pairs (a scalar tensor with gradients) and the batch's metrics,
+/// still on the device.
+pub fn dpo_loss(params: &DpoParams, logps: &PairLogps) -> Result<(Tensor, PendingMetrics)> {
     let device = logps.policy_chosen.device();
     let n = logps.reference_chosen.len();
     let pc = logps.policy_chosen.to_dtype(DType::F32)?;
@@ -98,48 +94,24 @@ pub fn dpo_loss(params: &DpoParams, logps: &PairLogps) -> Result<(Tensor, BTreeM
         }
     };
     let mut loss = per_pair.mean_all()?;
-    let mut metrics = BTreeMap::new();
+    let mut metrics = PendingMetrics::default();
     if let Some(alpha) = params.rpo_alpha {
         let tokens: usize = logps.chosen_tokens.iter().sum();
         let nll = (pc.sum_all()?.neg()? / tokens.max(1) as f64)?;
-        metrics.insert("nll_loss".to_string(), nll.to_scalar::<f32>()? as f64);
+        metrics.push("nll_loss", &nll)?;
         loss = (loss + (nll * alpha)?)?;
     }
-    let policy_chosen = pc.to_vec1::<f32>()?;
-    let policy_rejected = pr.to_vec1::<f32>()?;
-    let chosen_rewards: Vec<f64> = (chosen_ratio.to_vec1::<f32>()?.iter())
-        .map(|&r| beta * r as f64)
-        .collect();
-    let rejected_rewards: Vec<f64> = (rejected_ratio.to_vec1::<f32>()?.iter())
-        .map(|&r| beta * r as f64)
-        .collect();
-    let mean = |v: &mut dyn Iterator<Item = f64>| v.sum::<f64>() / n.max(1) as f64;
-    let pairs = || chosen_rewards.iter().zip(&rejected_rewards);
-    metrics.insert(
-        "rewards/chosen".into(),
-        mean(&mut chosen_rewards.iter().copied()),
-    );
-    metrics.insert(
-        "rewards/rejected".into(),
-        mean(&mut rejected_rewards.iter().copied()),
-    );
-    metrics.insert(
-        "rewards/margins".into(),
-        mean(&mut pairs().map(|(c, r)| c - r)),
-    );
-    metrics.insert(
-        "rewards/accuracies".into(),
-        mean(&mut pairs().map(|(c, r)| f64::from(u8::from(c > r)))),
-    );
-    metrics.insert(
-        "logps/chosen".into(),
-        mean(&mut policy_chosen.iter().map(|&x| x as f64)),
-    );
-    metrics.insert(
-        "logps/rejected".into(),
-        mean(&mut policy_rejected.iter().map(|&x| x as f64)),
-    );
-    metrics.insert("loss".into(), loss.to_scalar::<f32>()? as f64);
+    let chosen_rewards = (&chosen_ratio * beta)?;
+    let rejected_rewards = (&rejected_ratio * beta)?;
+    metrics.push("rewards/chosen", &chosen_rewards.mean_all()?)?;
+    metrics.push("rewards/rejected", &rejected_rewards.mean_all()?)?;
+    let margins = (&chosen_rewards - &rejected_rewards)?;
+    metrics.push("rewards/margins", &margins.mean_all()?)?;
+    let won = chosen_rewards.gt(&rejected_rewards)?.to_dtype(DType::F32)?;
+    metrics.push("rewards/accuracies", &won.mean_all()?)?;
+    metrics.push("logps/chosen", &pc.mean_all()?)?;
+    metrics.push("logps/rejected", &pr.mean_all()?)?;
+    metrics.push("loss", &loss)?;
     Ok((loss, metrics))
 }
 

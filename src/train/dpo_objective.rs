@@ -235,7 +235,7 @@ impl Objective for DpoObjective {
         let mut parts = Vec::new();
         for chunk in indices.chunks(self.batch_size.max(1)) {
             let step = self.batch(&model.model, pairs, reference, chunk)?;
-            parts.push((chunk.len(), step.metrics));
+            parts.push((chunk.len(), step.metrics.read()?));
         }
         Ok(weighted_mean(&parts)
             .into_iter()

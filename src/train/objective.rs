@@ -6,7 +6,7 @@ use crate::data::batch::collate;
 use crate::data::sft::TokenizedDataset;
 use crate::model::{Llama, LoadedModel};
 use anyhow::Result;
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use std::collections::BTreeMap;
 
 /// One micro-batch's contribution.
@@ -16,7 +16,37 @@ pub struct MicroStep {
     /// Tokens processed (not padding), for tokens/s.
     pub tokens: usize,
     /// The stage's own figures for this micro-batch (TRL's names), averaged by weight.
-    pub metrics: BTreeMap<String, f64>,
+    pub metrics: PendingMetrics,
+}
+
+/// Named scalars still on the device, read together once the backward is queued: a read
+/// waits for the device, and waiting in the middle of a step leaves the device idle while the
+/// host queues the rest.
+#[derive(Default)]
+pub struct PendingMetrics {
+    entries: Vec<(String, Tensor)>,
+}
+
+impl PendingMetrics {
+    /// Adds a metric: a tensor of one element.
+    pub fn push(&mut self, name: &str, value: &Tensor) -> Result<()> {
+        let value = value.detach().to_dtype(DType::F32)?.reshape(1)?;
+        self.entries.push((name.to_string(), value));
+        Ok(())
+    }
+
+    /// Every metric's value, with one read from the device.
+    pub fn read(self) -> Result<BTreeMap<String, f64>> {
+        if self.entries.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let (names, values): (Vec<_>, Vec<_>) = self.entries.into_iter().unzip();
+        let values = Tensor::cat(&values, 0)?.to_vec1::<f32>()?;
+        Ok(names
+            .into_iter()
+            .zip(values.into_iter().map(f64::from))
+            .collect())
+    }
 }
 
 pub trait Objective {
@@ -74,7 +104,7 @@ impl Objective for SftObjective {
         Ok(Some(MicroStep {
             loss: causal_lm_loss(&logits, &batch.labels)?,
             tokens: batch.tokens,
-            metrics: BTreeMap::new(),
+            metrics: PendingMetrics::default(),
         }))
     }
 

@@ -158,5 +158,6 @@ pub fn pair_logps(
         .collect();
     let batch = collate(&rows, pad_id, device)?;
     let logits = model.forward(&batch.input_ids, 0, None)?;
-    super::dpo::sequence_logps(&logits, &batch.labels)
+    let counts = rows.iter().map(|e| e.loss_tokens()).collect();
+    Ok((super::dpo::sequence_logps(&logits, &batch.labels)?, counts))
 }

@@ -24,6 +24,8 @@ pub struct Accumulated {
 /// Runs the micro-batches `batches` (example indices each); micro-batch k of the window draws
 /// its dropout from `mix_seed(seed, first_micro + k)`. Each loss is weighted by its examples'
 /// weight over the window's: by loss tokens for SFT, as transformers does; by pairs for DPO.
+/// `on_phase` is called after each micro-batch's "forward" and "backward" (the bench's
+/// `--phases` times them there; the trainer passes a no-op).
 pub fn accumulate(
     objective: &dyn Objective,
     model: &Llama,
@@ -31,6 +33,7 @@ pub fn accumulate(
     batches: &[Vec<usize>],
     seed: u64,
     first_micro: usize,
+    on_phase: &mut dyn FnMut(&'static str) -> Result<()>,
 ) -> Result<Accumulated> {
     let window: usize = batches.iter().flatten().map(|&i| objective.weight(i)).sum();
     let mut grads: Option<GradStore> = None;
@@ -45,12 +48,15 @@ pub fn accumulate(
         };
         let weight: usize = indices.iter().map(|&i| objective.weight(i)).sum();
         let scaled = (micro.loss * (weight as f64 / window.max(1) as f64))?;
+        on_phase("forward")?;
+        let g = scaled.backward()?;
+        on_phase("backward")?;
+        // Read after backward is queued, so the GPU is busy while the host waits for it.
         loss += scaled
             .to_dtype(candle_core::DType::F64)?
             .to_scalar::<f64>()?;
         tokens += micro.tokens;
-        parts.push((weight, micro.metrics));
-        let g = scaled.backward()?;
+        parts.push((weight, micro.metrics.read()?));
         grads = Some(match grads {
             None => g,
             Some(acc) => add_grads(acc, &g, vars)?,

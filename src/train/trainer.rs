@@ -8,7 +8,7 @@ use super::dpo_objective::DpoObjective;
 use super::events::{EventLog, TrainCommand, TrainEvent};
 use super::health::DpoHealth;
 use super::objective::{Objective, SftObjective};
-use super::optim::{clip_grad_norm, AdamW, AdamWParams};
+use super::optim::{AdamW, AdamWParams, FlatGrads};
 use super::schedule::{warmup_steps_from_ratio, LrSchedule};
 use super::step::{accumulate, Accumulated};
 use crate::config::{RunConfig, Stage};
@@ -355,7 +355,7 @@ impl Run {
                 .map(|k| plan.micro_batch(step * config.gradient_accumulation_steps + k))
                 .collect();
             let Accumulated {
-                mut grads,
+                grads,
                 loss: loss_sum,
                 tokens,
                 parts,
@@ -366,6 +366,7 @@ impl Run {
                 &batches,
                 config.seed,
                 step * config.gradient_accumulation_steps,
+                &mut |_| Ok(()),
             )?;
             if !loss_sum.is_finite() {
                 bail!(
@@ -374,8 +375,10 @@ impl Run {
                     step + 1
                 );
             }
-            let grad_norm = clip_grad_norm(&mut grads, &vars, config.max_grad_norm)?;
+            let mut grads = FlatGrads::gather(&grads, &vars)?;
+            let grad_norm = grads.clip(config.max_grad_norm)?;
             optimizer.step(&grads)?;
+            let grad_norm = grad_norm.to_scalar::<f64>()?;
             step += 1;
             losses.push(loss_sum);
             let mut metrics = weighted_mean(&parts);
@@ -516,7 +519,7 @@ impl Run {
         };
         write_dir_atomically(&dir, |tmp| {
             write_adapter_files(&loaded.model, lora, base_name(config).as_deref(), tmp)?;
-            candle_core::safetensors::save(&optimizer.state_tensors(), tmp.join(OPTIMIZER_FILE))?;
+            candle_core::safetensors::save(&optimizer.state_tensors()?, tmp.join(OPTIMIZER_FILE))?;
             std::fs::write(tmp.join(STATE_FILE), serde_json::to_string_pretty(&state)?)?;
             Ok(())
         })?;

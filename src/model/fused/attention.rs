@@ -3,12 +3,19 @@
 //! probabilities from q and k (as flash attention does), so the graph holds q, k, v and the
 //! output only.
 
+use super::kernels::{self, Arg, Kernel};
 use super::Fused;
 use candle_core::{DType, Result, Tensor, D};
+
+/// Threads per row of the softmax kernels (rows are at most a context long).
+const SOFTMAX_THREADS: u32 = 256;
 
 pub struct Attention {
     /// Additive f32 mask broadcastable to (batch, heads, seq, total), or None.
     pub mask: Option<Tensor>,
+    /// Some(offset) when the mask is plain causal, query i seeing keys up to offset + i (no
+    /// padding): then the GPU's fused softmax kernels apply it without reading `mask`.
+    pub causal_offset: Option<usize>,
     pub scale: f64,
     /// Query heads per key/value head.
     pub groups: usize,
@@ -35,6 +42,46 @@ fn fold(x: &Tensor, groups: usize) -> Result<Tensor> {
 }
 
 impl Attention {
+    /// The causal offset when the kernels can take these scores.
+    fn kernel_offset(&self, scores: &Tensor) -> Option<usize> {
+        self.causal_offset.filter(|_| kernels::usable(scores))
+    }
+
+    /// Scores (…, seq, total) → probabilities, one kernel launch (or its backward).
+    fn softmax_kernel(
+        &self,
+        name: &'static str,
+        inputs: &[&Tensor],
+        offset: usize,
+    ) -> Result<Tensor> {
+        let scores = inputs[0];
+        let (_, _, seq, total) = scores.dims4()?;
+        let args = vec![
+            Arg::I32(total as i32),
+            Arg::I32(seq as i32),
+            Arg::I32(offset as i32),
+            Arg::F32(self.scale as f32),
+        ];
+        let rows = scores.elem_count() / total.max(1);
+        Kernel::rows(
+            name,
+            rows,
+            SOFTMAX_THREADS,
+            (scores.shape(), scores.dtype()),
+            args,
+        )?
+        .run(inputs)
+    }
+
+    /// Probabilities in q's dtype, from q and the repeated k.
+    fn probs_like_q(&self, q: &Tensor, k: &Tensor) -> Result<Tensor> {
+        let scores = q.matmul(&k.t()?)?;
+        match self.kernel_offset(&scores) {
+            Some(offset) => self.softmax_kernel("causal_softmax_bf16", &[&scores], offset),
+            None => self.probs(q, k)?.to_dtype(q.dtype()),
+        }
+    }
+
     /// Probabilities in f32, from q and the repeated k.
     fn probs(&self, q: &Tensor, k: &Tensor) -> Result<Tensor> {
         let scores = (q.matmul(&k.t()?)?.to_dtype(DType::F32)? * self.scale)?;
@@ -55,7 +102,7 @@ impl Fused for Attention {
         let (q, k, v) = (&args[0], &args[1], &args[2]);
         let k = repeat(k, self.groups)?;
         let v = repeat(v, self.groups)?;
-        self.probs(q, &k)?.to_dtype(v.dtype())?.matmul(&v)
+        self.probs_like_q(q, &k)?.matmul(&v)
     }
 
     /// dV = Pᵀ g; dP = g Vᵀ; dS = P ⊙ (dP − rowsum(dP ⊙ P))·scale; dQ = dS K; dK = dSᵀ Q.
@@ -67,14 +114,26 @@ impl Fused for Attention {
     ) -> Result<Vec<Option<Tensor>>> {
         let (q, k, v) = (&args[0], &args[1], &args[2]);
         let dtype = q.dtype();
+        let grad_v;
         let kr = repeat(k, self.groups)?;
         let vr = repeat(v, self.groups)?;
-        let p = self.probs(q, &kr)?;
         let g = grad.contiguous()?;
-        let grad_v = p.to_dtype(dtype)?.t()?.matmul(&g)?;
-        let dp = g.matmul(&vr.t()?)?.to_dtype(DType::F32)?;
-        let row = (&dp * &p)?.sum_keepdim(D::Minus1)?;
-        let ds = ((p * dp.broadcast_sub(&row)?)? * self.scale)?.to_dtype(dtype)?;
+        let scores = q.matmul(&kr.t()?)?;
+        let ds = match self.kernel_offset(&scores) {
+            Some(offset) => {
+                let p = self.softmax_kernel("causal_softmax_bf16", &[&scores], offset)?;
+                grad_v = p.t()?.matmul(&g)?;
+                let dp = g.matmul(&vr.t()?)?;
+                self.softmax_kernel("causal_softmax_bwd_bf16", &[&scores, &dp], offset)?
+            }
+            None => {
+                let p = self.probs(q, &kr)?;
+                grad_v = p.to_dtype(dtype)?.t()?.matmul(&g)?;
+                let dp = g.matmul(&vr.t()?)?.to_dtype(DType::F32)?;
+                let row = (&dp * &p)?.sum_keepdim(D::Minus1)?;
+                ((p * dp.broadcast_sub(&row)?)? * self.scale)?.to_dtype(dtype)?
+            }
+        };
         let grad_q = ds.matmul(&kr.contiguous()?)?;
         let grad_k = ds.t()?.matmul(q)?;
         Ok(vec![

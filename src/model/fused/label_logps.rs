@@ -2,8 +2,12 @@
 //! a chunk of rows at a time, so neither full f32 logits nor the composed log-softmax's
 //! intermediates are kept; backward recomputes the softmax chunk by chunk.
 
+use super::kernels::{self, Arg, Kernel};
 use super::Fused;
 use candle_core::{DType, Result, Tensor, D};
+
+/// Threads per row of the GPU kernels (a row is a whole vocabulary).
+const THREADS: u32 = 1024;
 
 /// Rows of logits turned to f32 at once: bounds the transient f32 copy.
 const CHUNK_ROWS: usize = 1024;
@@ -30,6 +34,12 @@ impl Fused for LabelLogps {
     fn forward(&self, args: &[Tensor]) -> Result<Tensor> {
         let logits = &args[0];
         let rows = logits.dim(0)?;
+        if kernels::usable(logits) {
+            // All rows at once: the kernel reads bf16 and keeps nothing but the result.
+            let vocab = vec![Arg::I32(logits.dim(1)? as i32)];
+            return Kernel::rows("label_logp_bf16", rows, THREADS, (rows, DType::F32), vocab)?
+                .run(&[logits, &self.targets]);
+        }
         let mut parts = Vec::new();
         for start in (0..rows).step_by(CHUNK_ROWS) {
             let n = CHUNK_ROWS.min(rows - start);
@@ -50,6 +60,16 @@ impl Fused for LabelLogps {
         let logits = &args[0];
         let (rows, vocab) = logits.dims2()?;
         let grad = grad.to_dtype(DType::F32)?;
+        if kernels::usable(logits) {
+            let out = (logits.shape(), logits.dtype());
+            let args = vec![Arg::I32(vocab as i32)];
+            let d = Kernel::rows("label_logp_bwd_bf16", rows, THREADS, out, args)?.run(&[
+                logits,
+                &self.targets,
+                &grad,
+            ])?;
+            return Ok(vec![Some(d)]);
+        }
         let mut parts = Vec::new();
         for start in (0..rows).step_by(CHUNK_ROWS) {
             let n = CHUNK_ROWS.min(rows - start);

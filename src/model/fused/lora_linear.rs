@@ -1,18 +1,25 @@
-//! A projection with its LoRA adapter: y = x Wᵀ + s·(dropout(x) Aᵀ) Bᵀ as one node. The
-//! composed form keeps an f32 copy of x, the dropout mask, the masked copy and three f32
-//! outputs per projection; this one keeps only the 0/1 mask (in x's dtype) and recomputes the
-//! rank-r product in backward.
+//! A projection with its LoRA adapter: y = x Wᵀ + s·(dropout(x) Aᵀ) Bᵀ as one node. Nothing
+//! but x is kept: the dropout mask is a function of a seed (recomputed in backward), and so is
+//! the rank-r product. The adapter's matmuls run in x's dtype (bf16 on the GPU, as autocast
+//! runs them) with A and B cast from their f32 masters; their gradients come back as f32.
 
+use super::kernels::drop_inputs;
 use super::Fused;
 use crate::model::linear::BaseWeight;
 use candle_core::{DType, Result, Tensor};
 
+/// Inverted dropout on the adapter's input.
+#[derive(Debug, Clone, Copy)]
+pub struct Dropout {
+    /// The probability of keeping an input.
+    pub keep: f32,
+    /// Draws the mask (the same on the CPU and the GPU; see kernels::keeps).
+    pub seed: u64,
+}
+
 pub struct LoraLinear {
     pub weight: BaseWeight,
-    /// 0/1 in x's dtype (exact in bf16), or None without dropout.
-    pub mask: Option<Tensor>,
-    /// 1 / (1 − p): inverted dropout's rescale, applied in f32.
-    pub keep_scale: f64,
+    pub dropout: Option<Dropout>,
     /// LoRA's alpha / r (or alpha / √r).
     pub scale: f64,
 }
@@ -26,14 +33,19 @@ impl LoraLinear {
         }
     }
 
-    /// dropout(x) as f32 rows (rows, in), without the rescale.
+    /// dropout(x) as rows (rows, in), without the rescale.
     fn kept_rows(&self, x: &Tensor) -> Result<Tensor> {
         let k = x.dim(candle_core::D::Minus1)?;
-        let kept = match &self.mask {
-            Some(m) => (x * m)?,
+        let kept = match &self.dropout {
+            Some(d) => drop_inputs(x, d.seed, d.keep)?,
             None => x.clone(),
         };
-        kept.reshape(((), k))?.to_dtype(DType::F32)
+        kept.reshape(((), k))
+    }
+
+    /// The adapter's whole factor: scale, and 1/keep for inverted dropout.
+    fn factor(&self) -> f64 {
+        self.scale / self.dropout.map_or(1.0, |d| f64::from(d.keep))
     }
 }
 
@@ -44,18 +56,21 @@ impl Fused for LoraLinear {
 
     fn forward(&self, args: &[Tensor]) -> Result<Tensor> {
         let (x, a, b) = (&args[0], &args[1], &args[2]);
+        let dtype = x.dtype();
         let dims = x.dims().to_vec();
         let k = *dims.last().unwrap_or(&0);
-        let w = self.dense(x.dtype(), x.device())?;
-        let rows = x.reshape(((), k))?;
-        let base = rows.matmul(&w.t()?)?;
-        let h = (self.kept_rows(x)?.matmul(&a.t()?)? * self.keep_scale)?;
-        let delta = (h.matmul(&b.t()?)? * self.scale)?.to_dtype(x.dtype())?;
+        let w = self.dense(dtype, x.device())?;
+        let base = x.reshape(((), k))?.matmul(&w.t()?)?;
+        let h = self.kept_rows(x)?.matmul(&a.to_dtype(dtype)?.t()?)?;
+        let b = (b * self.factor())?.to_dtype(dtype)?;
+        let delta = h.matmul(&b.t()?)?;
         let mut out_dims = dims;
         *out_dims.last_mut().expect("x has dims") = w.dim(0)?;
         (base + delta)?.reshape(out_dims)
     }
 
+    /// With σ the factor, h = kept·Aᵀ and gh = g·(σB): dB = σ·gᵀh, dA = ghᵀ·kept,
+    /// dx = g·W + mask ⊙ (gh·A).
     fn backward(
         &self,
         args: &[Tensor],
@@ -63,20 +78,20 @@ impl Fused for LoraLinear {
         grad: &Tensor,
     ) -> Result<Vec<Option<Tensor>>> {
         let (x, a, b) = (&args[0], &args[1], &args[2]);
+        let dtype = x.dtype();
         let n = grad.dim(candle_core::D::Minus1)?;
         let g = grad.contiguous()?.reshape(((), n))?;
-        let gf = g.to_dtype(DType::F32)?;
         let kept = self.kept_rows(x)?;
-        let h = (kept.matmul(&a.t()?)? * self.keep_scale)?;
-        let grad_b = (gf.t()?.matmul(&h)? * self.scale)?;
-        let gh = (gf.matmul(b.as_ref())? * self.scale)?;
-        let grad_a = (gh.t()?.matmul(&kept)? * self.keep_scale)?;
-        let mut gx_lora = (gh.matmul(a.as_ref())? * self.keep_scale)?.to_dtype(x.dtype())?;
-        if let Some(m) = &self.mask {
-            let shape = gx_lora.shape().clone();
-            gx_lora = (gx_lora * m.reshape(shape)?)?;
+        let a = a.to_dtype(dtype)?;
+        let h = kept.matmul(&a.t()?)?;
+        let grad_b = (g.t()?.matmul(&h)?.to_dtype(DType::F32)? * self.factor())?;
+        let gh = g.matmul(&(b * self.factor())?.to_dtype(dtype)?)?;
+        let grad_a = gh.t()?.matmul(&kept)?.to_dtype(DType::F32)?;
+        let mut gx_lora = gh.matmul(&a)?;
+        if let Some(d) = &self.dropout {
+            gx_lora = drop_inputs(&gx_lora, d.seed, d.keep)?;
         }
-        let gx_base = g.matmul(&self.dense(x.dtype(), x.device())?)?;
+        let gx_base = g.matmul(&self.dense(dtype, x.device())?)?;
         let grad_x = (gx_base + gx_lora)?.reshape(x.shape())?;
         Ok(vec![Some(grad_x), Some(grad_a), Some(grad_b)])
     }

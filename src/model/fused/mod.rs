@@ -5,12 +5,16 @@
 //! op is checked against its composed form (tests/fused_ops.rs, on CUDA too).
 
 pub mod attention;
+pub mod kernels;
 pub mod label_logps;
 pub mod lora_linear;
+mod node;
 pub mod rms_norm;
 pub mod rope;
+pub mod swiglu;
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, Layout, Result, Shape, Tensor};
+use node::{Body, Node};
 use std::sync::Arc;
 
 /// An op with a hand-written backward.
@@ -26,11 +30,11 @@ pub trait Fused: Send + Sync {
 /// Applies `op` to `args` (one to three tensors) as one node of the graph.
 pub fn apply<F: Fused + 'static>(op: F, args: &[&Tensor]) -> Result<Tensor> {
     let detached = args.iter().map(|t| t.detach()).collect();
-    let wrap = Wrap { op, args: detached };
+    let node = Node(Wrap { op, args: detached });
     match args {
-        [a] => a.apply_op1_arc(Arc::new(Box::new(wrap))),
-        [a, b] => a.apply_op2_arc(b, Arc::new(Box::new(wrap))),
-        [a, b, c] => a.apply_op3_arc(b, c, Arc::new(Box::new(wrap))),
+        [a] => a.apply_op1_arc(Arc::new(Box::new(node))),
+        [a, b] => a.apply_op2_arc(b, Arc::new(Box::new(node))),
+        [a, b, c] => a.apply_op3_arc(b, c, Arc::new(Box::new(node))),
         _ => candle_core::bail!("a fused op takes one to three tensors"),
     }
 }
@@ -45,8 +49,15 @@ impl<F: Fused> Wrap<F> {
     fn run(&self) -> Result<Tensor> {
         self.op.forward(&self.args)?.contiguous()
     }
+}
 
-    fn cpu(&self) -> Result<(CpuStorage, Shape)> {
+/// The op's own tensors stand for its inputs, so the storages candle passes go unread.
+impl<F: Fused> Body for Wrap<F> {
+    fn name(&self) -> &'static str {
+        self.op.name()
+    }
+
+    fn cpu(&self, _: &[(&CpuStorage, &Layout)]) -> Result<(CpuStorage, Shape)> {
         let out = self.run()?;
         let shape = out.shape().clone();
         let flat = out.flatten_all()?;
@@ -62,7 +73,10 @@ impl<F: Fused> Wrap<F> {
     }
 
     #[cfg(feature = "cuda")]
-    fn cuda(&self) -> Result<(candle_core::CudaStorage, Shape)> {
+    fn cuda(
+        &self,
+        _: &[(&candle_core::CudaStorage, &Layout)],
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
         use candle_core::backend::BackendStorage;
         let mut out = self.run()?;
         if out.layout().start_offset() != 0 {
@@ -77,103 +91,6 @@ impl<F: Fused> Wrap<F> {
     }
 
     fn grads(&self, res: &Tensor, grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
-        let mut grads = self.op.backward(&self.args, &res.detach(), grad)?;
-        grads.resize(self.args.len(), None);
-        Ok(grads)
-    }
-}
-
-impl<F: Fused> CustomOp1 for Wrap<F> {
-    fn name(&self) -> &'static str {
-        self.op.name()
-    }
-    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
-        self.cpu()
-    }
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        self.cuda()
-    }
-    fn bwd(&self, _: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(self.grads(res, grad)?.remove(0))
-    }
-}
-
-impl<F: Fused> CustomOp2 for Wrap<F> {
-    fn name(&self) -> &'static str {
-        self.op.name()
-    }
-    fn cpu_fwd(
-        &self,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.cpu()
-    }
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        self.cuda()
-    }
-    fn bwd(
-        &self,
-        _: &Tensor,
-        _: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let mut g = self.grads(res, grad)?.into_iter();
-        Ok((g.next().flatten(), g.next().flatten()))
-    }
-}
-
-impl<F: Fused> CustomOp3 for Wrap<F> {
-    fn name(&self) -> &'static str {
-        self.op.name()
-    }
-    fn cpu_fwd(
-        &self,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.cpu()
-    }
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        self.cuda()
-    }
-    fn bwd(
-        &self,
-        _: &Tensor,
-        _: &Tensor,
-        _: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let mut g = self.grads(res, grad)?.into_iter();
-        Ok((g.next().flatten(), g.next().flatten(), g.next().flatten()))
+        self.op.backward(&self.args, &res.detach(), grad)
     }
 }

@@ -1,8 +1,12 @@
 //! RMSNorm as one node: candle's fused kernel forward, and a backward recomputing the
 //! normalised rows from x, instead of the composed form's f32 copies of every step.
 
+use super::kernels::{self, Arg, Kernel};
 use super::Fused;
 use candle_core::{DType, Result, Tensor, D};
+
+/// Threads per row of the backward kernel.
+const THREADS: u32 = 256;
 
 pub struct RmsNorm {
     /// The scale, f32 (hidden,); not trained.
@@ -27,6 +31,16 @@ impl Fused for RmsNorm {
         _out: &Tensor,
         grad: &Tensor,
     ) -> Result<Vec<Option<Tensor>>> {
+        if kernels::usable(&args[0]) && grad.dtype() == args[0].dtype() {
+            let cols = args[0].dim(D::Minus1)?;
+            let rows = args[0].elem_count() / cols.max(1);
+            let out = (args[0].shape(), args[0].dtype());
+            let params = vec![Arg::I32(cols as i32), Arg::F32(self.eps as f32)];
+            let weight = self.weight.to_dtype(DType::F32)?;
+            let dx = Kernel::rows("rms_norm_bwd_bf16", rows, THREADS, out, params)?
+                .run(&[&args[0], grad, &weight])?;
+            return Ok(vec![Some(dx)]);
+        }
         let x = args[0].to_dtype(DType::F32)?;
         let r = (x.sqr()?.mean_keepdim(D::Minus1)? + self.eps)?
             .sqrt()?

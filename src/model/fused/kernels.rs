@@ -1,0 +1,199 @@
+//! Launching the hand-written kernels of kernels.cu (compiled to PTX by build.rs with the
+//! `cuda` feature) on candle tensors. A launch is a graph node without a backward: the fused
+//! ops call these from their own forward and backward, and keep their composed tensor-op form
+//! for the CPU and for dtypes the kernels do not take (tests/fused_ops.rs checks one against
+//! the other on the GPU).
+
+use super::node::{Body, Node};
+use candle_core::{CpuStorage, DType, Layout, Result, Shape};
+use candle_core::{Device, Tensor};
+
+/// Threads per block of the elementwise kernels.
+const THREADS: u32 = 256;
+
+/// A scalar argument, passed after the tensors' pointers.
+#[derive(Debug, Clone, Copy)]
+pub enum Arg {
+    I32(i32),
+    U64(u64),
+    F32(f32),
+}
+
+/// One launch of a kernel: its arguments are the inputs' pointers, the output's pointer,
+/// then `args`.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+pub struct Kernel {
+    name: &'static str,
+    out_shape: Shape,
+    out_dtype: DType,
+    blocks: u32,
+    threads: u32,
+    args: Vec<Arg>,
+}
+
+/// Whether the kernels can run on `t`: a CUDA build, a CUDA tensor, bf16.
+pub fn usable(t: &Tensor) -> bool {
+    cfg!(feature = "cuda") && t.device().is_cuda() && t.dtype() == DType::BF16
+}
+
+impl Kernel {
+    /// One block per row of the output's leading dimensions.
+    pub fn rows(
+        name: &'static str,
+        rows: usize,
+        threads: u32,
+        out: (impl Into<Shape>, DType),
+        args: Vec<Arg>,
+    ) -> Result<Self> {
+        let blocks = u32::try_from(rows)
+            .map_err(|_| candle_core::Error::msg(format!("{name}: {rows} rows")))?;
+        Ok(Self {
+            name,
+            out_shape: out.0.into(),
+            out_dtype: out.1,
+            blocks: blocks.max(1),
+            threads,
+            args,
+        })
+    }
+
+    /// Grid-stride over `n` elements.
+    pub fn elementwise(
+        name: &'static str,
+        n: usize,
+        out: (impl Into<Shape>, DType),
+        args: Vec<Arg>,
+    ) -> Self {
+        let blocks = n.div_ceil(THREADS as usize).clamp(1, 65_535) as u32;
+        Self {
+            name,
+            out_shape: out.0.into(),
+            out_dtype: out.1,
+            blocks,
+            threads: THREADS,
+            args,
+        }
+    }
+
+    /// Runs on `inputs` (one to three, made contiguous) and returns the output.
+    pub fn run(self, inputs: &[&Tensor]) -> Result<Tensor> {
+        let inputs = inputs
+            .iter()
+            .map(|t| t.contiguous())
+            .collect::<Result<Vec<_>>>()?;
+        let node = Node(self);
+        match inputs.as_slice() {
+            [a] => a.apply_op1_no_bwd(&node),
+            [a, b] => a.apply_op2_no_bwd(b, &node),
+            [a, b, c] => a.apply_op3_no_bwd(b, c, &node),
+            _ => candle_core::bail!("{}: a kernel takes one to three tensors", node.0.name),
+        }
+    }
+
+    #[cfg(feature = "cuda")]
+    fn launch(
+        &self,
+        inputs: &[(&candle_core::CudaStorage, &Layout)],
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        use candle_core::cuda_backend::cudarc::driver::{DevicePtr, LaunchConfig, PushKernelArg};
+        use candle_core::cuda_backend::WrapErr;
+        use candle_core::CudaStorage;
+        const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/kernels.ptx"));
+
+        let dev = inputs[0].0.device().clone();
+        let stream = dev.cuda_stream();
+        let mut pointers = Vec::with_capacity(inputs.len() + 1);
+        for (storage, layout) in inputs {
+            let Some((start, _)) = layout.contiguous_offsets() else {
+                candle_core::bail!("{}: an input is not contiguous", self.name);
+            };
+            let base = match storage.dtype() {
+                DType::BF16 => storage.as_cuda_slice::<half::bf16>()?.device_ptr(&stream).0,
+                DType::F32 => storage.as_cuda_slice::<f32>()?.device_ptr(&stream).0,
+                DType::U32 => storage.as_cuda_slice::<u32>()?.device_ptr(&stream).0,
+                other => candle_core::bail!("{}: no {other:?} inputs", self.name),
+            };
+            pointers.push(base + (start * storage.dtype().size_in_bytes()) as u64);
+        }
+        let n = self.out_shape.elem_count();
+        // SAFETY: every kernel writes each element of its output.
+        let out = match self.out_dtype {
+            DType::BF16 => {
+                let slice = unsafe { dev.alloc::<half::bf16>(n)? };
+                pointers.push(slice.device_ptr(&stream).0);
+                CudaStorage::wrap_cuda_slice(slice, dev.clone())
+            }
+            DType::F32 => {
+                let slice = unsafe { dev.alloc::<f32>(n)? };
+                pointers.push(slice.device_ptr(&stream).0);
+                CudaStorage::wrap_cuda_slice(slice, dev.clone())
+            }
+            other => candle_core::bail!("{}: no {other:?} output", self.name),
+        };
+        let func = dev.get_or_load_custom_func(self.name, "tunelab_fused", PTX)?;
+        let mut builder = func.builder();
+        for p in &pointers {
+            builder.arg(p);
+        }
+        for a in &self.args {
+            match a {
+                Arg::I32(v) => builder.arg(v),
+                Arg::U64(v) => builder.arg(v),
+                Arg::F32(v) => builder.arg(v),
+            };
+        }
+        let config = LaunchConfig {
+            grid_dim: (self.blocks, 1, 1),
+            block_dim: (self.threads, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: the pointers cover the elements the kernel reads and writes (the callers
+        // pass shapes that match kernels.cu's signatures), and live until it has run: the
+        // inputs are borrowed by this call and the output is returned.
+        unsafe { builder.launch(config) }.w()?;
+        Ok((out, self.out_shape.clone()))
+    }
+}
+
+impl Body for Kernel {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn cpu(&self, _: &[(&CpuStorage, &Layout)]) -> Result<(CpuStorage, Shape)> {
+        candle_core::bail!("{}: a CUDA kernel, called on the CPU", self.name)
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda(
+        &self,
+        inputs: &[(&candle_core::CudaStorage, &Layout)],
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        self.launch(inputs)
+    }
+}
+
+/// Dropout's keep decision for element `i` of a mask drawn with `seed`: the bits kernels.cu's
+/// `keeps` computes, so a mask is the same on the CPU and on the GPU.
+pub fn keeps(seed: u64, i: u64, keep: f32) -> bool {
+    let mut z = seed.wrapping_add((i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    ((z >> 40) as f32) * (1.0 / 16_777_216.0) < keep
+}
+
+/// `x` with the inputs that dropout drops (seeded by `seed`) set to 0, not rescaled.
+pub fn drop_inputs(x: &Tensor, seed: u64, keep: f32) -> Result<Tensor> {
+    let n = x.elem_count();
+    if usable(x) {
+        let args = vec![Arg::U64(n as u64), Arg::U64(seed), Arg::F32(keep)];
+        return Kernel::elementwise("dropout_bf16", n, (x.shape(), x.dtype()), args).run(&[x]);
+    }
+    let mask: Vec<f32> = (0..n as u64)
+        .map(|i| f32::from(u8::from(keeps(seed, i, keep))))
+        .collect();
+    let mask = Tensor::from_vec(mask, x.shape(), &Device::Cpu)?
+        .to_device(x.device())?
+        .to_dtype(x.dtype())?;
+    x * mask
+}
