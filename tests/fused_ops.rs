@@ -111,11 +111,8 @@ fn lora_linear_matches_the_composed_projection() {
         } else {
             (BaseWeight::Dense(w.to_dtype(dtype).unwrap()), w.clone())
         };
-        let op = fused::lora_linear::LoraLinear {
-            weight,
-            dropout: Some(fused::lora_linear::Dropout { keep, seed }),
-            scale,
-        };
+        let dropout = Some(fused::lora_linear::Dropout { keep, seed });
+        let op = fused::lora_linear::LoraLinear::new(weight, dropout, scale);
         let mask = mask.clone();
         check("lora-linear", &[x.clone(), a.clone(), b.clone()], op, |t| {
             let (x, a, b) = (&t[0], &t[1], &t[2]);

@@ -87,6 +87,7 @@ fn only_adapters_change_and_one_batch_is_overfit() {
         use_rslora: false,
     };
     model.attach_lora(&config, 1).unwrap();
+    model.adapters().set_training(true);
     let base_before = model.dense_weights(DType::F32).unwrap();
     let vars: Vec<Var> = model
         .lora_layers()
@@ -111,7 +112,7 @@ fn only_adapters_change_and_one_batch_is_overfit() {
     for _ in 0..150 {
         let loss = causal_lm_loss(&model.forward(&ids, 0, None).unwrap(), &labels).unwrap();
         losses.push(loss.to_scalar::<f32>().unwrap());
-        let mut grads = FlatGrads::gather(&loss.backward().unwrap(), &vars).unwrap();
+        let mut grads = FlatGrads::gather(&model.backward(&loss).unwrap(), &vars).unwrap();
         grads.clip(1.0).unwrap();
         adamw.step(&grads).unwrap();
     }

@@ -36,9 +36,12 @@ fn base_model() -> Llama {
     Llama::load(&store, config, &common::device()).unwrap()
 }
 
+/// The base with the fixture's adapter, in training mode (its dropout is 0): the forward
+/// that gradients are taken through.
 fn tuned_model() -> Llama {
     let mut model = base_model();
     load_adapter(&mut model, &dir().join("adapter")).unwrap();
+    model.adapters().set_training(true);
     model
 }
 
@@ -174,7 +177,7 @@ fn gradients_clipping_and_adamw_steps_match_torch() {
     let named = lora_vars(&model);
     assert_eq!(named.len(), 42);
     let vars: Vec<Var> = named.iter().map(|(_, v)| v.clone()).collect();
-    let store = loss(&model).backward().unwrap();
+    let store = model.backward(&loss(&model)).unwrap();
     let expected = load("grads.safetensors");
     for (k, v) in &named {
         let d = rel_diff(store.get(v).unwrap(), &expected[k]);
@@ -220,7 +223,7 @@ fn gradients_clipping_and_adamw_steps_match_torch() {
         1e-5,
         "loss after step 1",
     );
-    let mut grads = FlatGrads::gather(&l1.backward().unwrap(), &vars).unwrap();
+    let mut grads = FlatGrads::gather(&model.backward(&l1).unwrap(), &vars).unwrap();
     let norm2 = grads.clip(1.0).unwrap().to_scalar::<f64>().unwrap();
     assert_close(
         norm2,
@@ -290,8 +293,8 @@ fn gradients_through_a_4bit_base_equal_the_dense_ones() {
         *d = tunelab::model::linear::Linear::new(BaseWeight::Dense(w)).unwrap();
         d.set_lora(lora);
     }
-    let gq = loss(&quantized).backward().unwrap();
-    let gd = loss(&dense).backward().unwrap();
+    let gq = quantized.backward(&loss(&quantized)).unwrap();
+    let gd = dense.backward(&loss(&dense)).unwrap();
     let mut checked = 0;
     for ((name, vq), (_, vd)) in lora_vars(&quantized).iter().zip(lora_vars(&dense).iter()) {
         if !name.contains(".layers.0.") {
@@ -316,4 +319,30 @@ fn gradients_through_a_4bit_base_equal_the_dense_ones() {
         checked += 1;
     }
     assert_eq!(checked, 14);
+}
+
+/// The gradients as training computes them on this device: on a GPU in bf16 activations,
+/// through the checkpointed layers and the fused kernels, against PEFT's f32 ones with a
+/// bf16 tolerance (on the CPU, f32 as above).
+#[test]
+fn gradients_in_the_training_dtype_match_peft() {
+    let mut model = tuned_model();
+    let device = common::device();
+    let tol = if device.is_cuda() {
+        model.set_activation_dtype(candle_core::DType::BF16);
+        5e-2
+    } else {
+        1e-4
+    };
+    let grads = model.backward(&loss(&model)).unwrap();
+    let expected = load("grads.safetensors");
+    for (k, v) in &lora_vars(&model) {
+        let got = grads
+            .get(v)
+            .unwrap()
+            .to_dtype(candle_core::DType::F32)
+            .unwrap();
+        let d = rel_diff(&got, &expected[k].to_device(&device).unwrap());
+        assert!(d < tol, "{k}: gradient differs by {d} (relative)");
+    }
 }

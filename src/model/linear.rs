@@ -97,26 +97,44 @@ impl Linear {
         })
     }
 
+    /// The adapter's fused projection with A and B, while it applies.
+    pub(crate) fn lora_op(
+        &self,
+    ) -> Option<(super::fused::lora_linear::LoraLinear, Tensor, Tensor)> {
+        self.lora.as_ref().and_then(|l| l.op(&self.weight))
+    }
+
+    /// x Wᵀ without the adapter.
+    pub(crate) fn base_forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match &self.weight {
+            BaseWeight::Quantized(q) => quantized_matmul(q, x),
+            BaseWeight::Dense(w) => x.broadcast_matmul(&w.to_dtype(x.dtype())?.t()?),
+        }
+    }
+
+    /// The gradient of `base_forward`'s input from its output's `g`: g W.
+    pub(crate) fn base_backward(&self, g: &Tensor) -> candle_core::Result<Tensor> {
+        let w = match &self.weight {
+            BaseWeight::Quantized(q) => q.dequantize(g.device())?.to_dtype(g.dtype())?,
+            BaseWeight::Dense(w) => w.to_dtype(g.dtype())?,
+        };
+        let n = g.dim(candle_core::D::Minus1)?;
+        let mut dims = g.dims().to_vec();
+        *dims.last_mut().expect("g has dims") = w.dim(1)?;
+        g.contiguous()?.reshape(((), n))?.matmul(&w)?.reshape(dims)
+    }
+
     /// y = x Wᵀ for x of shape (…, in_features), differentiable with respect to x.
     ///
     /// Quantized weights go through [`quantized_matmul`], which keeps x in full precision.
     /// candle's quantized kernel (kept as `forward_quantized_kernel`) quantizes the activations
     /// to Q8_1, and that error adds up over the layers: on SmolLM2-135M Q4_1 it moves logits
     /// by up to ~1.5 and changes greedy answers.
+    ///
+    /// With an adapter, its update is added, but A and B get no gradient here: training
+    /// goes through the checkpointed layers (layer_pass.rs), which hand theirs over.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if let Some(y) = self
-            .lora
-            .as_ref()
-            .map(|l| l.forward_with(&self.weight, x))
-            .transpose()?
-            .flatten()
-        {
-            return Ok(y);
-        }
-        match &self.weight {
-            BaseWeight::Quantized(q) => Ok(quantized_matmul(q, x)?),
-            BaseWeight::Dense(w) => Ok(x.broadcast_matmul(&w.t()?)?),
-        }
+        Ok(self.apply(x)?)
     }
 
     pub fn forward_quantized_kernel(&self, x: &Tensor) -> Result<Tensor> {

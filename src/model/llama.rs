@@ -4,6 +4,7 @@
 
 use super::config::LlamaConfig;
 use super::fused;
+use super::layer_pass::checkpointed;
 use super::linear::{BaseWeight, Linear};
 use super::lora::{init_rng, AdapterSwitch, LoraConfig, LoraLayer};
 use super::weights::{embed, tied_head, WeightStore};
@@ -19,6 +20,10 @@ pub struct RmsNorm {
 impl RmsNorm {
     pub fn weight(&self) -> &Tensor {
         &self.weight
+    }
+
+    pub fn eps(&self) -> f64 {
+        self.eps
     }
 
     /// x / sqrt(mean(x²) + eps) · w, normalised in f32 as Hugging Face does.
@@ -89,25 +94,25 @@ impl Rope {
 }
 
 /// cos/sin of shape (seq, head_dim/2), or (batch, 1, seq, head_dim/2) with per-row positions.
-struct RopeTables {
+#[derive(Debug, Clone)]
+pub(crate) struct RopeTables {
     cos: Tensor,
     sin: Tensor,
 }
 
 impl RopeTables {
-    /// Rotates x of shape (batch, heads, seq, head_dim).
-    fn apply(&self, x: &Tensor) -> Result<Tensor> {
-        let flat = |t: &Tensor| -> Result<Tensor> {
+    /// The op that rotates x of shape (batch, heads, seq, head_dim).
+    pub(crate) fn op(&self) -> candle_core::Result<fused::rope::Rope> {
+        let flat = |t: &Tensor| -> candle_core::Result<Tensor> {
             Ok(match t.dims() {
                 [b, 1, s, half] => t.reshape((*b, *s, *half))?,
                 _ => t.clone(),
             })
         };
-        let op = fused::rope::Rope {
+        Ok(fused::rope::Rope {
             cos: flat(&self.cos)?,
             sin: flat(&self.sin)?,
-        };
-        Ok(fused::apply(op, &[x])?)
+        })
     }
 }
 
@@ -117,9 +122,9 @@ pub struct Attention {
     pub k_proj: Linear,
     pub v_proj: Linear,
     pub o_proj: Linear,
-    num_heads: usize,
-    num_kv_heads: usize,
-    head_dim: usize,
+    pub(crate) num_heads: usize,
+    pub(crate) num_kv_heads: usize,
+    pub(crate) head_dim: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -133,8 +138,8 @@ pub struct Mlp {
 pub struct DecoderLayer {
     pub self_attn: Attention,
     pub mlp: Mlp,
-    input_layernorm: RmsNorm,
-    post_attention_layernorm: RmsNorm,
+    pub(crate) input_layernorm: RmsNorm,
+    pub(crate) post_attention_layernorm: RmsNorm,
 }
 
 /// Keys and values of past positions, one entry per layer.
@@ -415,6 +420,9 @@ impl Llama {
             bail!("token id {bad} is outside the model's vocabulary of {vocab}");
         }
         let mask = attention_mask(seq, offset, pads, &self.device)?;
+        // Training steps (adapters learning) run each layer as a checkpointed graph node;
+        // everything else runs the layers without a graph.
+        let training = self.adapters.training();
         let rope = self.rope.tables(batch, seq, offset, pads)?;
         let mut x = embed(&self.embed_tokens, ids, self.dtype)?;
         for (i, layer) in self.layers.iter().enumerate() {
@@ -424,9 +432,27 @@ impl Llama {
                 }
                 &mut c.layers[i]
             });
-            x = layer.forward(&x, mask.as_ref(), &rope, layer_cache)?;
+            x = match layer_cache {
+                None if training => checkpointed(layer, &x, mask.as_ref(), &rope)?,
+                cache => layer.pass(&x, mask.as_ref(), &rope, cache)?.0,
+            };
         }
         self.norm.forward(&x)
+    }
+
+    /// The gradients of `loss` (a scalar computed from a forward in training mode): candle's
+    /// backward, plus the adapter gradients the checkpointed layers handed to the switch.
+    pub fn backward(&self, loss: &Tensor) -> Result<candle_core::backprop::GradStore> {
+        drop(self.adapters.take_grads()); // anything left by a step that failed midway
+        let mut store = loss.backward()?;
+        for (var, grad) in self.adapters.take_grads() {
+            let sum = match store.remove(&var) {
+                Some(earlier) => (earlier + grad)?,
+                None => grad,
+            };
+            store.insert(&var, sum);
+        }
+        Ok(store)
     }
 
     /// Logits for hidden states of shape (…, hidden), in the activation dtype: the losses
@@ -588,71 +614,6 @@ impl DecoderLayer {
             &m.up_proj,
             &m.down_proj,
         ]
-    }
-
-    fn forward(
-        &self,
-        x: &Tensor,
-        mask: Option<&Tensor>,
-        rope: &RopeTables,
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
-    ) -> Result<Tensor> {
-        let attn = self
-            .self_attn
-            .forward(&self.input_layernorm.forward(x)?, mask, rope, cache)?;
-        let x = (x + attn)?;
-        let mlp = self
-            .mlp
-            .forward(&self.post_attention_layernorm.forward(&x)?)?;
-        Ok((x + mlp)?)
-    }
-}
-
-impl Mlp {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = self.gate_proj.forward(x)?;
-        let up = self.up_proj.forward(x)?;
-        let hidden = fused::apply(fused::swiglu::SwiGlu, &[&gate, &up])?;
-        self.down_proj.forward(&hidden)
-    }
-}
-
-impl Attention {
-    fn forward(
-        &self,
-        x: &Tensor,
-        mask: Option<&Tensor>,
-        rope: &RopeTables,
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
-    ) -> Result<Tensor> {
-        let (b, seq, _) = x.dims3()?;
-        let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let split = |t: Tensor, heads: usize| -> Result<Tensor> {
-            Ok(t.reshape((b, seq, heads, hd))?
-                .transpose(1, 2)?
-                .contiguous()?)
-        };
-        let q = rope.apply(&split(self.q_proj.forward(x)?, nh)?)?;
-        let mut k = rope.apply(&split(self.k_proj.forward(x)?, nkv)?)?;
-        let mut v = split(self.v_proj.forward(x)?, nkv)?;
-        if let Some(slot) = cache {
-            if let Some((pk, pv)) = slot.as_ref() {
-                k = Tensor::cat(&[pk, &k], 2)?;
-                v = Tensor::cat(&[pv, &v], 2)?;
-            }
-            *slot = Some((k.clone(), v.clone()));
-        }
-        let plain_causal = mask.is_none_or(|m| m.rank() == 2);
-        let op = fused::attention::Attention {
-            causal_offset: plain_causal.then(|| k.dim(2).unwrap_or(seq) - seq),
-            mask: mask.cloned(),
-            scale: 1.0 / (hd as f64).sqrt(),
-            groups: nh / nkv,
-        };
-        let out = fused::apply(op, &[&q, &k, &v])?
-            .transpose(1, 2)?
-            .reshape((b, seq, nh * hd))?;
-        self.o_proj.forward(&out)
     }
 }
 

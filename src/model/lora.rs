@@ -3,7 +3,7 @@
 //! is never scaled. One switch turns every adapter off at run time, so the same weights serve
 //! as the reference model and as the base in comparisons.
 
-use super::fused::{self, lora_linear::Dropout, lora_linear::LoraLinear};
+use super::fused::lora_linear::{Dropout, LoraLinear};
 use super::linear::BaseWeight;
 use anyhow::{bail, Result};
 use candle_core::{DType, Tensor, Var};
@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The projections a LoRA can target, by their PEFT names.
 pub const TARGET_MODULES: [&str; 7] = [
@@ -93,6 +93,9 @@ pub struct AdapterSwitch {
     enabled: Arc<AtomicBool>,
     training: Arc<AtomicBool>,
     dropout_seed: Arc<AtomicU64>,
+    /// Adapter gradients computed inside checkpointed layers, (parameter, gradient), until
+    /// `Llama::backward` collects them.
+    grads: Arc<Mutex<Vec<(Tensor, Tensor)>>>,
 }
 
 impl Default for AdapterSwitch {
@@ -101,6 +104,7 @@ impl Default for AdapterSwitch {
             enabled: Arc::new(AtomicBool::new(true)),
             training: Arc::new(AtomicBool::new(false)),
             dropout_seed: Arc::new(AtomicU64::new(0)),
+            grads: Arc::new(Mutex::new(Vec::new())),
         }
     }
 }
@@ -128,6 +132,18 @@ impl AdapterSwitch {
 
     fn dropout_seed(&self) -> u64 {
         self.dropout_seed.load(Ordering::Relaxed)
+    }
+
+    fn push_grad(&self, parameter: &Tensor, grad: Tensor) {
+        self.grads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((parameter.clone(), grad));
+    }
+
+    /// The adapter gradients handed over since the last call.
+    pub fn take_grads(&self) -> Vec<(Tensor, Tensor)> {
+        std::mem::take(&mut *self.grads.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -206,18 +222,20 @@ impl LoraLayer {
         })
     }
 
-    /// x Wᵀ + s · B A dropout(x) as one fused op, or None while adapters are switched off.
-    pub fn forward_with(&self, weight: &BaseWeight, x: &Tensor) -> Result<Option<Tensor>> {
+    /// The fused projection for `weight` with this adapter and its (detached) A and B, or
+    /// None while adapters are switched off.
+    pub fn op(&self, weight: &BaseWeight) -> Option<(LoraLinear, Tensor, Tensor)> {
         if !self.switch.enabled() {
-            return Ok(None);
+            return None;
         }
-        let op = LoraLinear {
-            weight: weight.clone(),
-            dropout: self.dropout(),
-            scale: self.scale,
-        };
-        let (a, b) = (self.a.as_tensor(), self.b.as_tensor());
-        Ok(Some(fused::apply(op, &[x, a, b])?))
+        let op = LoraLinear::new(weight.clone(), self.dropout(), self.scale);
+        Some((op, self.a.as_tensor().detach(), self.b.as_tensor().detach()))
+    }
+
+    /// Records A's and B's gradients from a backward that ran outside candle's autograd.
+    pub fn hand_over_grads(&self, grad_a: Tensor, grad_b: Tensor) {
+        self.switch.push_grad(self.a.as_tensor(), grad_a);
+        self.switch.push_grad(self.b.as_tensor(), grad_b);
     }
 
     /// s · B A, the dense update that merging adds to W.

@@ -8,6 +8,7 @@ pub mod generate;
 pub mod gguf;
 pub mod hub;
 pub mod info;
+mod layer_pass;
 pub mod linear;
 pub mod llama;
 pub mod loaded;

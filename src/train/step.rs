@@ -49,7 +49,7 @@ pub fn accumulate(
         let weight: usize = indices.iter().map(|&i| objective.weight(i)).sum();
         let scaled = (micro.loss * (weight as f64 / window.max(1) as f64))?;
         on_phase("forward")?;
-        let g = scaled.backward()?;
+        let g = model.backward(&scaled)?;
         on_phase("backward")?;
         // Read after backward is queued, so the GPU is busy while the host waits for it.
         loss += scaled

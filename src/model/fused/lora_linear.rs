@@ -18,19 +18,35 @@ pub struct Dropout {
 }
 
 pub struct LoraLinear {
-    pub weight: BaseWeight,
-    pub dropout: Option<Dropout>,
+    weight: BaseWeight,
+    dropout: Option<Dropout>,
     /// LoRA's alpha / r (or alpha / √r).
-    pub scale: f64,
+    scale: f64,
+    /// The base weight dequantized by the first call, for the calls after it: a checkpointed
+    /// layer's recomputed forward and its backward share one copy.
+    dense: std::sync::OnceLock<Tensor>,
 }
 
 impl LoraLinear {
+    pub fn new(weight: BaseWeight, dropout: Option<Dropout>, scale: f64) -> Self {
+        Self {
+            weight,
+            dropout,
+            scale,
+            dense: std::sync::OnceLock::new(),
+        }
+    }
+
     /// The base weight as a dense (out, in) matrix in `dtype`.
     fn dense(&self, dtype: DType, device: &candle_core::Device) -> Result<Tensor> {
-        match &self.weight {
-            BaseWeight::Quantized(q) => q.dequantize(device)?.to_dtype(dtype),
-            BaseWeight::Dense(w) => w.to_dtype(dtype),
+        if let Some(w) = self.dense.get().filter(|w| w.dtype() == dtype) {
+            return Ok(w.clone());
         }
+        let w = match &self.weight {
+            BaseWeight::Quantized(q) => q.dequantize(device)?.to_dtype(dtype)?,
+            BaseWeight::Dense(w) => w.to_dtype(dtype)?,
+        };
+        Ok(self.dense.get_or_init(|| w).clone())
     }
 
     /// dropout(x) as rows (rows, in), without the rescale.

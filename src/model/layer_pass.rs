@@ -1,0 +1,274 @@
+//! A decoder layer's forward pass, written once over the fused ops' own forward functions, and
+//! its backward over their backward functions.
+//!
+//! Inference runs the pass directly (no autograd graph at all). Training runs each layer as
+//! one graph node that keeps only the layer's input and recomputes the rest in backward
+//! (gradient checkpointing): a layer's activations are alive one layer at a time, and candle's
+//! autograd sees one edge per layer instead of dozens (each of which it sums into a fresh
+//! zero tensor). The adapters' gradients, which are not inputs of that node, go to the
+//! AdapterSwitch; `Llama::backward` collects them.
+
+use super::fused::attention::Attention as AttentionOp;
+use super::fused::lora_linear::LoraLinear;
+use super::fused::rms_norm::RmsNorm as RmsNormOp;
+use super::fused::swiglu::SwiGlu;
+use super::fused::{self, Fused};
+use super::linear::Linear;
+use super::llama::{DecoderLayer, RopeTables};
+use candle_core::{Result, Tensor};
+
+/// A projection's adapter op with its A and B (None: the base alone), made once per pass so
+/// that the backward reuses the weight the forward dequantized.
+type Prepared = Option<(LoraLinear, Tensor, Tensor)>;
+
+/// What the backward needs of a forward pass.
+pub struct Saved {
+    /// q, k, v, o, gate, up, down, as `DecoderLayer::linears` orders them.
+    projections: Vec<Prepared>,
+    /// The normalised inputs of the attention and of the MLP.
+    h1: Tensor,
+    h2: Tensor,
+    /// The residual stream between attention and MLP.
+    x2: Tensor,
+    /// Queries and keys after RoPE, values, each (batch, heads, seq, head_dim).
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    attention: AttentionOp,
+    /// The attention's output with heads merged: o_proj's input.
+    merged: Tensor,
+    gate: Tensor,
+    up: Tensor,
+    /// silu(gate)·up: down_proj's input.
+    hidden: Tensor,
+}
+
+fn norm_op(norm: &super::llama::RmsNorm) -> RmsNormOp {
+    RmsNormOp {
+        weight: norm.weight().clone(),
+        eps: norm.eps(),
+    }
+}
+
+/// (batch, seq, heads·head_dim) → (batch, heads, seq, head_dim).
+fn split(t: &Tensor, heads: usize, head_dim: usize) -> Result<Tensor> {
+    let (b, s, _) = t.dims3()?;
+    t.reshape((b, s, heads, head_dim))?
+        .transpose(1, 2)?
+        .contiguous()
+}
+
+/// (batch, heads, seq, head_dim) → (batch, seq, heads·head_dim).
+fn merge(t: &Tensor) -> Result<Tensor> {
+    let (b, h, s, d) = t.dims4()?;
+    t.transpose(1, 2)?.reshape((b, s, h * d))
+}
+
+impl DecoderLayer {
+    /// The layer's output for `x`, and what its backward needs. With a cache, keys and
+    /// values are appended to it.
+    pub(crate) fn pass(
+        &self,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        rope: &RopeTables,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<(Tensor, Saved)> {
+        let a = &self.self_attn;
+        let (nh, nkv, hd) = (a.num_heads, a.num_kv_heads, a.head_dim);
+        let seq = x.dim(1)?;
+        let p: Vec<Prepared> = self.linears().iter().map(|l| l.lora_op()).collect();
+        let linears = self.linears();
+        let project = |i: usize, x: &Tensor| linears[i].apply_with(&p[i], x);
+        let h1 = norm_op(&self.input_layernorm).forward(std::slice::from_ref(x))?;
+        let rope_op = rope.op()?;
+        let q = rope_op.forward(&[split(&project(0, &h1)?, nh, hd)?])?;
+        let mut k = rope_op.forward(&[split(&project(1, &h1)?, nkv, hd)?])?;
+        let mut v = split(&project(2, &h1)?, nkv, hd)?;
+        if let Some(slot) = cache {
+            if let Some((pk, pv)) = slot.as_ref() {
+                k = Tensor::cat(&[pk, &k], 2)?;
+                v = Tensor::cat(&[pv, &v], 2)?;
+            }
+            *slot = Some((k.clone(), v.clone()));
+        }
+        let plain_causal = mask.is_none_or(|m| m.rank() == 2);
+        let attention = AttentionOp {
+            causal_offset: plain_causal.then(|| k.dim(2).unwrap_or(seq) - seq),
+            mask: mask.cloned(),
+            scale: 1.0 / (hd as f64).sqrt(),
+            groups: nh / nkv,
+        };
+        let merged = merge(&attention.forward(&[q.clone(), k.clone(), v.clone()])?)?;
+        let x2 = (x + project(3, &merged)?)?;
+        let h2 = norm_op(&self.post_attention_layernorm).forward(std::slice::from_ref(&x2))?;
+        let gate = project(4, &h2)?;
+        let up = project(5, &h2)?;
+        let hidden = SwiGlu.forward(&[gate.clone(), up.clone()])?;
+        let y = (&x2 + project(6, &hidden)?)?;
+        let saved = Saved {
+            projections: p,
+            h1,
+            h2,
+            x2,
+            q,
+            k,
+            v,
+            attention,
+            merged,
+            gate,
+            up,
+            hidden,
+        };
+        Ok((y, saved))
+    }
+
+    /// The gradient of the layer's input `x` from its output's `gy`, given the forward's
+    /// `saved` activations; the adapters' gradients go to their switch.
+    pub(crate) fn pass_backward(
+        &self,
+        x: &Tensor,
+        s: &Saved,
+        rope: &RopeTables,
+        gy: &Tensor,
+    ) -> Result<Tensor> {
+        let a = &self.self_attn;
+        let linears = self.linears();
+        let back = |i: usize, x: &Tensor, g: &Tensor| {
+            linears[i].apply_backward_with(&s.projections[i], x, g)
+        };
+        let one = |grads: Vec<Option<Tensor>>| -> Result<Tensor> {
+            grads
+                .into_iter()
+                .next()
+                .flatten()
+                .ok_or_else(|| candle_core::Error::msg("a fused backward gave no gradient"))
+        };
+        // MLP: y = x2 + down(swiglu(gate(h2), up(h2))).
+        let g_hidden = back(6, &s.hidden, gy)?;
+        let mut g = SwiGlu.backward(&[s.gate.clone(), s.up.clone()], gy, &g_hidden)?;
+        let g_up = g.pop().flatten();
+        let g_gate = g.pop().flatten();
+        let (Some(g_gate), Some(g_up)) = (g_gate, g_up) else {
+            candle_core::bail!("swiglu gave no gradient");
+        };
+        let g_h2 = (back(4, &s.h2, &g_gate)? + back(5, &s.h2, &g_up)?)?;
+        let norm2 = norm_op(&self.post_attention_layernorm);
+        let g_x2 = (gy + one(norm2.backward(std::slice::from_ref(&s.x2), gy, &g_h2)?)?)?;
+        // Attention: x2 = x + o(attention(rope(q(h1)), rope(k(h1)), v(h1))).
+        let g_merged = back(3, &s.merged, &g_x2)?;
+        let g_heads = split(&g_merged, a.num_heads, a.head_dim)?;
+        let qkv = [s.q.clone(), s.k.clone(), s.v.clone()];
+        let mut g = s.attention.backward(&qkv, gy, &g_heads)?.into_iter();
+        let mut next = || {
+            g.next()
+                .flatten()
+                .ok_or_else(|| candle_core::Error::msg("attention gave no gradient"))
+        };
+        let (g_q, g_k, g_v) = (next()?, next()?, next()?);
+        let rope_op = rope.op()?;
+        let g_q = merge(&one(rope_op.backward(&[], gy, &g_q)?)?)?;
+        let g_k = merge(&one(rope_op.backward(&[], gy, &g_k)?)?)?;
+        let g_v = merge(&g_v)?;
+        let g_h1 = ((back(0, &s.h1, &g_q)? + back(1, &s.h1, &g_k)?)? + back(2, &s.h1, &g_v)?)?;
+        let norm1 = norm_op(&self.input_layernorm);
+        g_x2 + one(norm1.backward(std::slice::from_ref(x), gy, &g_h1)?)?
+    }
+}
+
+/// A decoder layer as one training node (see the module's notes).
+pub struct CheckpointedLayer {
+    pub layer: DecoderLayer,
+    pub mask: Option<Tensor>,
+    pub rope: RopeTables,
+}
+
+impl Fused for CheckpointedLayer {
+    fn name(&self) -> &'static str {
+        "checkpointed-layer"
+    }
+
+    fn forward(&self, args: &[Tensor]) -> Result<Tensor> {
+        Ok(self
+            .layer
+            .pass(&args[0], self.mask.as_ref(), &self.rope, None)?
+            .0)
+    }
+
+    /// Recomputes the forward (the same dropout masks: they are seeded), then walks back.
+    fn backward(
+        &self,
+        args: &[Tensor],
+        _out: &Tensor,
+        grad: &Tensor,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let (_, saved) = self
+            .layer
+            .pass(&args[0], self.mask.as_ref(), &self.rope, None)?;
+        let gx = self
+            .layer
+            .pass_backward(&args[0], &saved, &self.rope, &grad.contiguous()?)?;
+        Ok(vec![Some(gx)])
+    }
+}
+
+/// Runs `layer` on `x` as one graph node that recomputes its activations in backward.
+pub fn checkpointed(
+    layer: &DecoderLayer,
+    x: &Tensor,
+    mask: Option<&Tensor>,
+    rope: &RopeTables,
+) -> Result<Tensor> {
+    let op = CheckpointedLayer {
+        layer: layer.clone(),
+        mask: mask.cloned(),
+        rope: rope.clone(),
+    };
+    // candle runs a node's backward only if some input leads to a variable. The first
+    // layer's input (the embeddings) leads to none, so one of the layer's own adapter
+    // weights goes in as a second input, which the node reads nothing from and gives no
+    // gradient (its gradients go through the switch).
+    let anchor = layer
+        .linears()
+        .iter()
+        .find_map(|l| l.lora())
+        .map(|l| l.a.as_tensor().clone());
+    match &anchor {
+        Some(a) => fused::apply(op, &[x, a]),
+        None => fused::apply(op, &[x]),
+    }
+}
+
+impl Linear {
+    /// x Wᵀ plus the adapter's update while adapters are on, on a detached x: no graph.
+    pub(crate) fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        self.apply_with(&self.lora_op(), x)
+    }
+
+    /// As `apply`, with the adapter op made beforehand.
+    fn apply_with(&self, prepared: &Prepared, x: &Tensor) -> Result<Tensor> {
+        match prepared {
+            Some((op, a, b)) => op.forward(&[x.clone(), a.clone(), b.clone()]),
+            None => self.base_forward(x),
+        }
+    }
+
+    /// The gradient of `apply_with`'s input from its output's `g`; the adapter's own
+    /// gradients go to the adapter switch.
+    fn apply_backward_with(&self, prepared: &Prepared, x: &Tensor, g: &Tensor) -> Result<Tensor> {
+        let Some((op, a, b)) = prepared else {
+            return self.base_backward(g);
+        };
+        let grads = op.backward(&[x.clone(), a.clone(), b.clone()], g, g)?;
+        let mut grads = grads.into_iter();
+        let gx = grads.next().flatten();
+        let (ga, gb) = (grads.next().flatten(), grads.next().flatten());
+        let (Some(gx), Some(ga), Some(gb)) = (gx, ga, gb) else {
+            candle_core::bail!("the LoRA backward gave no gradient");
+        };
+        if let Some(lora) = self.lora() {
+            lora.hand_over_grads(ga, gb);
+        }
+        Ok(gx)
+    }
+}
