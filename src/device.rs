@@ -24,41 +24,15 @@ pub fn open(choice: DeviceChoice) -> Result<Device> {
             if !CUDA_BUILT {
                 bail!("--device cuda: this tunelab was built without CUDA (rebuild with `--features cuda`)");
             }
-            new_cuda().map_err(|e| anyhow::anyhow!("--device cuda: no usable CUDA device: {e}"))
+            Device::new_cuda(0)
+                .map_err(|e| anyhow::anyhow!("--device cuda: no usable CUDA device: {e}"))
         }
         DeviceChoice::Auto => Ok(if CUDA_BUILT {
-            new_cuda().unwrap_or(Device::Cpu)
+            Device::new_cuda(0).unwrap_or(Device::Cpu)
         } else {
             Device::Cpu
         }),
     }
-}
-
-/// GPU 0, set up for many small allocations on one stream.
-fn new_cuda() -> Result<Device> {
-    let device = Device::new_cuda(0)?;
-    #[cfg(feature = "cuda")]
-    if let Device::Cuda(cuda) = &device {
-        use candle_core::cuda_backend::cudarc::driver::{result, sys};
-        // cudarc gives every allocation two events for ordering uses across streams; tunelab
-        // runs on one stream, so they are pure cost (thousands of allocations a step).
-        // SAFETY: every tensor of this device lives and is used on its one stream.
-        unsafe { cuda.disable_event_tracking() };
-        // Keep freed blocks in the driver's pool across synchronisations instead of giving
-        // them back at each one (the default), which re-maps memory at every training step.
-        let mut keep_all = u64::MAX;
-        // SAFETY: the pool of a device cuDeviceGet returned; the attribute takes a u64.
-        unsafe {
-            let pool = result::device::get_default_mem_pool(result::device::get(0)?)?;
-            sys::cuMemPoolSetAttribute(
-                pool,
-                sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
-                (&mut keep_all as *mut u64).cast(),
-            )
-            .result()?;
-        }
-    }
-    Ok(device)
 }
 
 /// A short name for messages: "cpu" or "cuda:0".

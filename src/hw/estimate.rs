@@ -3,28 +3,34 @@
 //! length that would.
 //!
 //! The terms follow what tunelab's trainer holds on the device: the base weights as stored,
-//! the LoRA matrices with their gradients and AdamW moments (all f32), the activations kept
-//! for backward (per token and layer, plus attention's per-head seq² scores), the logits and
-//! their log-softmax in f32 (batch × seq × vocab, the largest term for small models), one
-//! base weight dequantized at a time, DPO's doubled batch (chosen and rejected rows), a KV
-//! cache for eval generation, and the CUDA context. The per-token and seq² coefficients are
-//! measured: see `ACTIVATION_BYTES_PER_TOKEN_DIM` and the calibration table in the README.
+//! the LoRA matrices with their gradients and AdamW moments (all f32), each layer's input
+//! (the only activation a checkpointed layer keeps), the one layer whose activations the
+//! backward recomputes (per token, plus attention's per-head seq² scores), the bf16 logits
+//! and their gradient (batch × seq × vocab, the largest term for small models), one base
+//! weight dequantized at a time, DPO's doubled batch (chosen and rejected rows), a KV cache
+//! for eval generation, the allocator's working slack and the CUDA context. The recomputed
+//! layer's coefficients and the slack are measured: see `LAYER_BYTES_PER_TOKEN_DIM` and the
+//! calibration table in the README.
 
 use crate::config::{RunConfig, Stage};
 use crate::model::info::ModelInfo;
 use serde::{Deserialize, Serialize};
 
-/// Activation bytes kept per token, per layer, per unit of (hidden + intermediate) width, on
-/// the CUDA path (bf16 activations; f32 norms, LoRA inputs and dropout masks; the allocator's
-/// pool). Fitted with ATTENTION_BYTES_PER_SCORE to the measured peaks of six fixed-shape runs
-/// on an H100 (tests/gpu/calibrate.sh; the table is in the README): within ±3.3% on all six.
-pub const ACTIVATION_BYTES_PER_TOKEN_DIM: f64 = 138.0;
-/// Bytes kept per attention score (row × head × seq × seq), per layer: the scores, mask,
-/// softmax pieces and their f32 copies. Fitted with the above.
-pub const ATTENTION_BYTES_PER_SCORE: f64 = 32.0;
-/// Bytes per logit (token × vocab): bf16 logits, their f32 copy, the shifted copy, exp and
-/// log-softmax, and the backward's gradient of the same size.
-pub const LOGIT_BYTES: f64 = 22.0;
+/// Bytes per token and unit of (hidden + intermediate) width of the one layer the backward
+/// recomputes: its bf16 activations, their gradients and the kernels' transients. Fitted
+/// with ATTENTION_BYTES_PER_SCORE and WORKSPACE_BYTES to the measured peaks of eight
+/// fixed-shape runs on an H200 (tests/gpu/calibrate.sh; the table is in the README): within
+/// −4.7% … +8.1% on all eight.
+pub const LAYER_BYTES_PER_TOKEN_DIM: f64 = 88.0;
+/// Bytes per attention score (row × head × seq × seq) of that layer: bf16 scores,
+/// probabilities and their gradients. Fitted with the above.
+pub const ATTENTION_BYTES_PER_SCORE: f64 = 8.0;
+/// The allocator's working slack (pool blocks, cuBLAS workspace) above the terms. Fitted with
+/// the above.
+pub const WORKSPACE_BYTES: u64 = 109 << 20;
+/// Bytes per logit (token × vocab): the bf16 logits and the backward's bf16 gradient of them
+/// (the loss reads them in place and keeps one f32 per row).
+pub const LOGIT_BYTES: f64 = 4.0;
 /// The CUDA context and cuBLAS workspaces of one process.
 pub const CUDA_CONTEXT_BYTES: u64 = 512 << 20;
 /// Below this share of free memory a run fits; up to all of it, it is tight.
@@ -190,9 +196,9 @@ fn terms_for(shape: RunShape, f: &ModelFacts, lora: u64, config: &RunConfig) -> 
     // DPO runs the chosen and rejected sequences of each pair in one batch.
     let rows = shape.batch * if shape.stage == Stage::Dpo { 2 } else { 1 };
     let tokens = (rows * shape.seq) as f64;
-    let per_token_layer = ACTIVATION_BYTES_PER_TOKEN_DIM * (f.hidden + f.intermediate) as f64;
-    let activations = tokens * f.layers as f64 * per_token_layer;
-    let scores = (rows * f.heads * shape.seq * shape.seq * f.layers) as f64;
+    let layer_inputs = tokens * (f.hidden * f.layers * 2) as f64;
+    let one_layer = tokens * LAYER_BYTES_PER_TOKEN_DIM * (f.hidden + f.intermediate) as f64;
+    let scores = (rows * f.heads * shape.seq * shape.seq) as f64;
     let attention = scores * ATTENTION_BYTES_PER_SCORE;
     let logits = tokens * f.vocab as f64 * LOGIT_BYTES;
     // Eval generation: a bf16 KV cache for a batch of prompt + reply sequences.
@@ -203,14 +209,16 @@ fn terms_for(shape: RunShape, f: &ModelFacts, lora: u64, config: &RunConfig) -> 
         term("LoRA weights (f32)", lora as f64 * 4.0),
         term("LoRA gradients (f32)", lora as f64 * 4.0),
         term("AdamW moments (f32)", lora as f64 * 8.0),
-        term("activations kept for backward", activations),
-        term("attention scores", attention),
-        term("logits and log-softmax (f32)", logits),
+        term("layer inputs kept for backward (bf16)", layer_inputs),
+        term("activations of the layer in backward", one_layer),
+        term("attention scores of that layer", attention),
+        term("logits and their gradient (bf16)", logits),
         term(
             "one weight dequantized (f32)",
             f.largest_matrix as f64 * 4.0,
         ),
         term("KV cache for eval generation", kv_cache as f64),
+        term("allocator workspace", WORKSPACE_BYTES as f64),
         term("CUDA context", CUDA_CONTEXT_BYTES as f64),
     ];
     let total_bytes = terms.iter().map(|t| t.bytes).sum();
@@ -387,12 +395,13 @@ mod tests {
         let e = estimate(&config(Stage::Sft, 8, 256), &f, None);
         assert_eq!(bytes(&e, "LoRA weights"), lora as u64 * 4);
         assert_eq!(bytes(&e, "AdamW"), lora as u64 * 8);
-        // 8 × 256 tokens × 49152 vocab × 22 bytes.
-        assert_eq!(bytes(&e, "logits"), 8 * 256 * 49152 * 22);
-        // 8 rows × 9 heads × 256² × 30 layers × 32 bytes.
-        assert_eq!(bytes(&e, "attention"), 8 * 9 * 256 * 256 * 30 * 32);
-        // 2048 tokens × 30 layers × 138 bytes × (576 + 1536).
-        assert_eq!(bytes(&e, "activations"), 2048 * 30 * 138 * 2112);
+        // 8 × 256 tokens × 49152 vocab × 4 bytes.
+        assert_eq!(bytes(&e, "logits"), 8 * 256 * 49152 * 4);
+        // 8 rows × 9 heads × 256² × 8 bytes, for one layer.
+        assert_eq!(bytes(&e, "attention"), 8 * 9 * 256 * 256 * 8);
+        // 2048 tokens × 576 × 30 layers × 2 bytes; one layer: 2048 × 88 × (576 + 1536).
+        assert_eq!(bytes(&e, "layer inputs"), 2048 * 576 * 30 * 2);
+        assert_eq!(bytes(&e, "activations of the layer"), 2048 * 88 * 2112);
         // K and V, 30 layers × 3 kv heads × 64 × 8 eval rows × (256 + 256) positions, bf16.
         assert_eq!(bytes(&e, "KV cache"), 2 * 30 * 192 * 8 * 512 * 2);
         assert_eq!(e.total_bytes, e.terms.iter().map(|t| t.bytes).sum::<u64>());
