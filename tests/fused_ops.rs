@@ -298,3 +298,29 @@ fn label_logps_match_log_softmax_and_gather_across_chunks() {
             .unwrap()
     });
 }
+
+#[test]
+fn head_label_logps_match_the_head_then_log_softmax_across_chunks() {
+    let device = common::device();
+    let dtype = act_dtype(&device);
+    let (rows, hidden, vocab) = (50, 16, 40);
+    let h = randn(&[rows, hidden], dtype, &device);
+    let w = randn(&[vocab, hidden], DType::F32, &device);
+    let targets: Vec<u32> = (0..rows as u32).map(|i| (i * 7) % vocab as u32).collect();
+    let targets = Tensor::from_vec(targets, rows, &device).unwrap();
+    let mut op =
+        fused::label_logps::HeadLabelLogps::new(BaseWeight::Dense(w.clone()), targets.clone());
+    // 12 rows a chunk: four full chunks and a short one.
+    op.chunk_logits = 12 * vocab;
+    check("head-label-logps", &[h], op, |t| {
+        let logits = t[0]
+            .matmul(&w.to_dtype(dtype).unwrap().t().unwrap())
+            .unwrap();
+        let lp =
+            candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32).unwrap(), D::Minus1).unwrap();
+        lp.gather(&targets.unsqueeze(1).unwrap(), 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap()
+    });
+}

@@ -110,7 +110,8 @@ fn only_adapters_change_and_one_batch_is_overfit() {
     let (ids, labels) = batch();
     let mut losses = Vec::new();
     for _ in 0..150 {
-        let loss = causal_lm_loss(&model.forward(&ids, 0, None).unwrap(), &labels).unwrap();
+        let hidden = model.forward_hidden(&ids, 0, None).unwrap();
+        let loss = causal_lm_loss(model.lm_head(), &hidden, &labels).unwrap();
         losses.push(loss.to_scalar::<f32>().unwrap());
         let mut grads = FlatGrads::gather(&model.backward(&loss).unwrap(), &vars).unwrap();
         grads.clip(1.0).unwrap();

@@ -57,7 +57,8 @@ fn batch() -> (Tensor, Tensor) {
 
 fn loss(model: &Llama) -> Tensor {
     let (ids, labels) = batch();
-    causal_lm_loss(&model.forward(&ids, 0, None).unwrap(), &labels).unwrap()
+    let hidden = model.forward_hidden(&ids, 0, None).unwrap();
+    causal_lm_loss(model.lm_head(), &hidden, &labels).unwrap()
 }
 
 fn scalar(t: &Tensor) -> f64 {

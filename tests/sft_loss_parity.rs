@@ -52,8 +52,9 @@ fn tokens_labels_and_loss_match_transformers() {
     .unwrap();
     assert_eq!(batch.input_ids.to_vec2::<u32>().unwrap(), expected_ids);
     assert_eq!(batch.loss_tokens as u64, f["loss_tokens"].as_u64().unwrap());
-    let logits = model.model.forward(&batch.input_ids, 0, None).unwrap();
-    let loss: Tensor = causal_lm_loss(&logits, &batch.labels).unwrap();
+    let m = &model.model;
+    let hidden = m.forward_hidden(&batch.input_ids, 0, None).unwrap();
+    let loss: Tensor = causal_lm_loss(m.lm_head(), &hidden, &batch.labels).unwrap();
     let ours = loss.to_scalar::<f32>().unwrap() as f64;
     let theirs = f["loss"].as_f64().unwrap();
     eprintln!("SFT loss: ours {ours}, transformers {theirs}");

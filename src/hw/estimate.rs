@@ -6,13 +6,14 @@
 //! the LoRA matrices with their gradients and AdamW moments (all f32), each layer's input
 //! (the only activation a checkpointed layer keeps), the one layer whose activations the
 //! backward recomputes (per token, plus attention's per-head seq² scores), the bf16 logits
-//! and their gradient (batch × seq × vocab, the largest term for small models), one base
+//! and their gradient for one chunk of rows (at most 64 Mi logits), one base
 //! weight dequantized at a time, DPO's doubled batch (chosen and rejected rows), a KV cache
 //! for eval generation, the allocator's working slack and the CUDA context. The recomputed
 //! layer's coefficients and the slack are measured: see `LAYER_BYTES_PER_TOKEN_DIM` and the
 //! calibration table in the README.
 
 use crate::config::{RunConfig, Stage};
+use crate::model::fused::label_logps::HEAD_CHUNK_LOGITS;
 use crate::model::info::ModelInfo;
 use serde::{Deserialize, Serialize};
 
@@ -28,8 +29,8 @@ pub const ATTENTION_BYTES_PER_SCORE: f64 = 8.0;
 /// The allocator's working slack (pool blocks, cuBLAS workspace) above the terms. Fitted with
 /// the above.
 pub const WORKSPACE_BYTES: u64 = 109 << 20;
-/// Bytes per logit (token × vocab): the bf16 logits and the backward's bf16 gradient of them
-/// (the loss reads them in place and keeps one f32 per row).
+/// Bytes per logit (token × vocab) of the chunk of rows the loss makes at once: the bf16
+/// logits and, in backward, their bf16 gradient (the whole batch's never exist at once).
 pub const LOGIT_BYTES: f64 = 4.0;
 /// The CUDA context and cuBLAS workspaces of one process.
 pub const CUDA_CONTEXT_BYTES: u64 = 512 << 20;
@@ -200,7 +201,8 @@ fn terms_for(shape: RunShape, f: &ModelFacts, lora: u64, config: &RunConfig) -> 
     let one_layer = tokens * LAYER_BYTES_PER_TOKEN_DIM * (f.hidden + f.intermediate) as f64;
     let scores = (rows * f.heads * shape.seq * shape.seq) as f64;
     let attention = scores * ATTENTION_BYTES_PER_SCORE;
-    let logits = tokens * f.vocab as f64 * LOGIT_BYTES;
+    let chunk = (tokens * f.vocab as f64).min(HEAD_CHUNK_LOGITS as f64);
+    let logits = chunk * LOGIT_BYTES;
     // Eval generation: a bf16 KV cache for a batch of prompt + reply sequences.
     let eval_positions = config.eval_batch_size * (shape.seq + config.eval_max_new_tokens);
     let kv_cache = 2 * f.layers * f.kv_heads * f.head_dim * eval_positions * 2;
@@ -212,9 +214,12 @@ fn terms_for(shape: RunShape, f: &ModelFacts, lora: u64, config: &RunConfig) -> 
         term("layer inputs kept for backward (bf16)", layer_inputs),
         term("activations of the layer in backward", one_layer),
         term("attention scores of that layer", attention),
-        term("logits and their gradient (bf16)", logits),
         term(
-            "one weight dequantized (f32)",
+            "logits of one chunk of rows and their gradient (bf16)",
+            logits,
+        ),
+        term(
+            "one weight dequantized (bf16, through f16)",
             f.largest_matrix as f64 * 4.0,
         ),
         term("KV cache for eval generation", kv_cache as f64),
@@ -395,8 +400,10 @@ mod tests {
         let e = estimate(&config(Stage::Sft, 8, 256), &f, None);
         assert_eq!(bytes(&e, "LoRA weights"), lora as u64 * 4);
         assert_eq!(bytes(&e, "AdamW"), lora as u64 * 8);
-        // 8 × 256 tokens × 49152 vocab × 4 bytes.
-        assert_eq!(bytes(&e, "logits"), 8 * 256 * 49152 * 4);
+        // 8 × 256 tokens × 49152 vocab is more than a chunk: 64 Mi logits × 4 bytes.
+        assert_eq!(bytes(&e, "logits"), (64 << 20) * 4);
+        let short = estimate(&config(Stage::Sft, 1, 256), &f, None);
+        assert_eq!(bytes(&short, "logits"), 256 * 49152 * 4);
         // 8 rows × 9 heads × 256² × 8 bytes, for one layer.
         assert_eq!(bytes(&e, "attention"), 8 * 9 * 256 * 256 * 8);
         // 2048 tokens × 576 × 30 layers × 2 bytes; one layer: 2048 × 88 × (576 + 1536).
@@ -409,7 +416,7 @@ mod tests {
 
         // DPO's pairs are two sequences each: the batch-dependent terms double.
         let d = estimate(&config(Stage::Dpo, 8, 256), &f, None);
-        assert_eq!(bytes(&d, "logits"), 2 * bytes(&e, "logits"));
+        assert_eq!(bytes(&d, "layer inputs"), 2 * bytes(&e, "layer inputs"));
         assert_eq!(bytes(&d, "attention"), 2 * bytes(&e, "attention"));
         assert_eq!(bytes(&d, "LoRA weights"), bytes(&e, "LoRA weights"));
     }

@@ -20,6 +20,26 @@ pub enum BaseWeight {
     Dense(Tensor),
 }
 
+impl BaseWeight {
+    /// The weight as a dense (out, in) matrix of `dtype` on `device`: a transient copy for a
+    /// quantized weight. On the GPU a 16-bit target goes through candle's f16 dequantize
+    /// kernels, which write half the bytes of the f32 ones (then one rounding to bf16);
+    /// block types they do not cover, and the CPU, go through f32.
+    pub fn dense(&self, dtype: DType, device: &candle_core::Device) -> candle_core::Result<Tensor> {
+        match self {
+            BaseWeight::Quantized(q) => {
+                let half = device.is_cuda() && matches!(dtype, DType::BF16 | DType::F16);
+                let w = match half.then(|| q.dequantize_f16(device)) {
+                    Some(Ok(w)) => w,
+                    _ => q.dequantize(device)?,
+                };
+                w.to_dtype(dtype)
+            }
+            BaseWeight::Dense(w) => w.to_device(device)?.to_dtype(dtype),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Linear {
     weight: BaseWeight,
@@ -91,10 +111,11 @@ impl Linear {
 
     /// The weight as a dense tensor of `dtype` (a transient copy for quantized weights).
     pub fn dequantized(&self, dtype: DType) -> Result<Tensor> {
-        Ok(match &self.weight {
-            BaseWeight::Quantized(q) => q.dequantize(&q.device())?.to_dtype(dtype)?,
-            BaseWeight::Dense(t) => t.to_dtype(dtype)?,
-        })
+        let device = match &self.weight {
+            BaseWeight::Quantized(q) => q.device(),
+            BaseWeight::Dense(t) => t.device().clone(),
+        };
+        Ok(self.weight.dense(dtype, &device)?)
     }
 
     /// The adapter's fused projection with A and B, while it applies.
@@ -114,10 +135,7 @@ impl Linear {
 
     /// The gradient of `base_forward`'s input from its output's `g`: g W.
     pub(crate) fn base_backward(&self, g: &Tensor) -> candle_core::Result<Tensor> {
-        let w = match &self.weight {
-            BaseWeight::Quantized(q) => q.dequantize(g.device())?.to_dtype(g.dtype())?,
-            BaseWeight::Dense(w) => w.to_dtype(g.dtype())?,
-        };
+        let w = self.weight.dense(g.dtype(), g.device())?;
         let n = g.dim(candle_core::D::Minus1)?;
         let mut dims = g.dims().to_vec();
         *dims.last_mut().expect("g has dims") = w.dim(1)?;

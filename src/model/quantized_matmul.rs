@@ -6,6 +6,7 @@
 //! transiently and runs a dense matmul; the backward gives grad_x = grad_y · W with W
 //! dequantized again inside the backward. No dense copy of W outlives a call.
 
+use super::linear::BaseWeight;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{bail, CpuStorage, CustomOp1, Device, Layout, Result, Shape, Tensor};
 use half::f16;
@@ -100,7 +101,7 @@ impl CustomOp1 for QuantizedMatmul {
         use candle_core::backend::BackendStorage;
         let (n, k, m, out_shape) = self.shapes(layout)?;
         let device = Device::Cuda(storage.device().clone());
-        let w = self.weight.dequantize(&device)?.to_dtype(storage.dtype())?;
+        let w = BaseWeight::Quantized(self.weight.clone()).dense(storage.dtype(), &device)?;
         let (w_storage, w_layout) = w.storage_and_layout();
         let candle_core::Storage::Cuda(w_storage) = &*w_storage else {
             bail!("quantized matmul: weight is not on the GPU")
@@ -112,10 +113,7 @@ impl CustomOp1 for QuantizedMatmul {
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
-        let w = self
-            .weight
-            .dequantize(arg.device())?
-            .to_dtype(grad_res.dtype())?;
+        let w = BaseWeight::Quantized(self.weight.clone()).dense(grad_res.dtype(), arg.device())?;
         // One (rows, n)·(n, k) product: a broadcast matmul would copy W once per batch row.
         let n = w.dim(0)?;
         let rows = grad_res.elem_count() / n;

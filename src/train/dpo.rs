@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::loss::label_log_probs;
+use crate::model::linear::Linear;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -40,8 +41,8 @@ pub struct DpoParams {
 
 /// Per-sequence sums of the label tokens' log-probs, (n,) f32. Position t predicts label t+1,
 /// as in the SFT loss.
-pub fn sequence_logps(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-    let (picked, mask) = label_log_probs(logits, labels)?;
+pub fn sequence_logps(head: &Linear, hidden: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    let (picked, mask) = label_log_probs(head, hidden, labels)?;
     Ok((picked * mask)?.sum(1)?)
 }
 

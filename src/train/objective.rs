@@ -100,9 +100,9 @@ impl Objective for SftObjective {
         if batch.loss_tokens == 0 {
             return Ok(None); // every reply was cut off by max_seq_length
         }
-        let logits = model.forward(&batch.input_ids, 0, None)?;
+        let hidden = model.forward_hidden(&batch.input_ids, 0, None)?;
         Ok(Some(MicroStep {
-            loss: causal_lm_loss(&logits, &batch.labels)?,
+            loss: causal_lm_loss(model.lm_head(), &hidden, &batch.labels)?,
             tokens: batch.tokens,
             metrics: PendingMetrics::default(),
         }))
@@ -119,8 +119,10 @@ impl Objective for SftObjective {
             if batch.loss_tokens == 0 {
                 continue;
             }
-            let logits = model.model.forward(&batch.input_ids, 0, None)?.detach();
-            let mean = causal_lm_loss(&logits, &batch.labels)?.to_scalar::<f32>()? as f64;
+            let m = &model.model;
+            let hidden = m.forward_hidden(&batch.input_ids, 0, None)?.detach();
+            let mean = causal_lm_loss(m.lm_head(), &hidden, &batch.labels)?.to_scalar::<f32>()?;
+            let mean = f64::from(mean);
             total += mean * batch.loss_tokens as f64;
             tokens += batch.loss_tokens;
         }

@@ -157,7 +157,8 @@ pub fn pair_logps(
         .chain(pairs.iter().map(|p| &p.rejected))
         .collect();
     let batch = collate(&rows, pad_id, device)?;
-    let logits = model.forward(&batch.input_ids, 0, None)?;
+    let hidden = model.forward_hidden(&batch.input_ids, 0, None)?;
     let counts = rows.iter().map(|e| e.loss_tokens()).collect();
-    Ok((super::dpo::sequence_logps(&logits, &batch.labels)?, counts))
+    let logps = super::dpo::sequence_logps(model.lm_head(), &hidden, &batch.labels)?;
+    Ok((logps, counts))
 }

@@ -86,3 +86,86 @@ impl Fused for LabelLogps {
         Ok(vec![Some(Tensor::cat(&parts, 0)?)])
     }
 }
+
+/// Logits held at once by [`HeadLabelLogps`] (elements): bounds the chunk of rows.
+pub const HEAD_CHUNK_LOGITS: usize = 64 << 20;
+
+/// The label log-probs straight from hidden states, with the output head inside: logits are
+/// made a chunk of rows at a time (forward, and again in backward), so the whole batch's
+/// logits and their gradient never exist at once: for a 128k vocabulary they are the largest
+/// tensors of a step.
+pub struct HeadLabelLogps {
+    /// The output head's weight (vocab, hidden).
+    pub head: crate::model::linear::BaseWeight,
+    /// (rows,) u32 target ids, each < vocab.
+    pub targets: Tensor,
+    /// Logits made at once (elements).
+    pub chunk_logits: usize,
+}
+
+impl HeadLabelLogps {
+    pub fn new(head: crate::model::linear::BaseWeight, targets: Tensor) -> Self {
+        Self {
+            head,
+            targets,
+            chunk_logits: HEAD_CHUNK_LOGITS,
+        }
+    }
+
+    /// The head as a dense matrix in the hidden states' dtype, and the rows per chunk.
+    fn setup(&self, hidden: &Tensor) -> Result<(Tensor, usize)> {
+        let w = self.head.dense(hidden.dtype(), hidden.device())?;
+        let rows = (self.chunk_logits / w.dim(0)?.max(1)).max(1);
+        Ok((w, rows))
+    }
+
+    fn chunks(&self, rows: usize, per: usize) -> impl Iterator<Item = (usize, usize)> {
+        (0..rows).step_by(per).map(move |s| (s, per.min(rows - s)))
+    }
+
+    fn label_op(&self, start: usize, n: usize) -> Result<LabelLogps> {
+        Ok(LabelLogps {
+            targets: self.targets.narrow(0, start, n)?,
+        })
+    }
+}
+
+impl Fused for HeadLabelLogps {
+    fn name(&self) -> &'static str {
+        "head-label-logps"
+    }
+
+    /// (rows, hidden) → (rows,) f32.
+    fn forward(&self, args: &[Tensor]) -> Result<Tensor> {
+        let hidden = &args[0];
+        let (w, per) = self.setup(hidden)?;
+        let mut parts = Vec::new();
+        for (start, n) in self.chunks(hidden.dim(0)?, per) {
+            let logits = hidden.narrow(0, start, n)?.matmul(&w.t()?)?;
+            parts.push(self.label_op(start, n)?.forward(&[logits])?);
+        }
+        Tensor::cat(&parts, 0)
+    }
+
+    /// d hidden = (d logits) · W, chunk by chunk, the logits recomputed.
+    fn backward(
+        &self,
+        args: &[Tensor],
+        _out: &Tensor,
+        grad: &Tensor,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let hidden = &args[0];
+        let (w, per) = self.setup(hidden)?;
+        let mut parts = Vec::new();
+        for (start, n) in self.chunks(hidden.dim(0)?, per) {
+            let logits = hidden.narrow(0, start, n)?.matmul(&w.t()?)?;
+            let g = grad.narrow(0, start, n)?;
+            let d_logits = self.label_op(start, n)?.backward(&[logits], &g, &g)?;
+            let Some(Some(d_logits)) = d_logits.into_iter().next() else {
+                candle_core::bail!("label log-probs gave no gradient");
+            };
+            parts.push(d_logits.matmul(&w)?);
+        }
+        Ok(vec![Some(Tensor::cat(&parts, 0)?)])
+    }
+}

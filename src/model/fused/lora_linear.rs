@@ -42,10 +42,7 @@ impl LoraLinear {
         if let Some(w) = self.dense.get().filter(|w| w.dtype() == dtype) {
             return Ok(w.clone());
         }
-        let w = match &self.weight {
-            BaseWeight::Quantized(q) => q.dequantize(device)?.to_dtype(dtype)?,
-            BaseWeight::Dense(w) => w.to_dtype(dtype)?,
-        };
+        let w = self.weight.dense(dtype, device)?;
         Ok(self.dense.get_or_init(|| w).clone())
     }
 
