@@ -137,6 +137,7 @@ impl DecoderLayer {
         let back = |i: usize, x: &Tensor, g: &Tensor| {
             linears[i].apply_backward_with(&s.projections[i], x, g)
         };
+        // The fused backwards called here do not read their `out` argument: gy stands in.
         let one = |grads: Vec<Option<Tensor>>| -> Result<Tensor> {
             grads
                 .into_iter()
