@@ -10,7 +10,6 @@
 
 use super::fused::attention::Attention as AttentionOp;
 use super::fused::lora_linear::LoraLinear;
-use super::fused::rms_norm::RmsNorm as RmsNormOp;
 use super::fused::swiglu::SwiGlu;
 use super::fused::{self, Fused};
 use super::linear::Linear;
@@ -43,13 +42,6 @@ pub struct Saved {
     hidden: Tensor,
 }
 
-fn norm_op(norm: &super::llama::RmsNorm) -> RmsNormOp {
-    RmsNormOp {
-        weight: norm.weight().clone(),
-        eps: norm.eps(),
-    }
-}
-
 /// (batch, seq, heads·head_dim) → (batch, heads, seq, head_dim).
 fn split(t: &Tensor, heads: usize, head_dim: usize) -> Result<Tensor> {
     let (b, s, _) = t.dims3()?;
@@ -80,7 +72,7 @@ impl DecoderLayer {
         let p: Vec<Prepared> = self.linears().iter().map(|l| l.lora_op()).collect();
         let linears = self.linears();
         let project = |i: usize, x: &Tensor| linears[i].apply_with(&p[i], x);
-        let h1 = norm_op(&self.input_layernorm).forward(std::slice::from_ref(x))?;
+        let h1 = self.input_layernorm.op().forward(std::slice::from_ref(x))?;
         let rope_op = rope.op()?;
         let q = rope_op.forward(&[split(&project(0, &h1)?, nh, hd)?])?;
         let mut k = rope_op.forward(&[split(&project(1, &h1)?, nkv, hd)?])?;
@@ -101,7 +93,10 @@ impl DecoderLayer {
         };
         let merged = merge(&attention.forward(&[q.clone(), k.clone(), v.clone()])?)?;
         let x2 = (x + project(3, &merged)?)?;
-        let h2 = norm_op(&self.post_attention_layernorm).forward(std::slice::from_ref(&x2))?;
+        let h2 = self
+            .post_attention_layernorm
+            .op()
+            .forward(std::slice::from_ref(&x2))?;
         let gate = project(4, &h2)?;
         let up = project(5, &h2)?;
         let hidden = SwiGlu.forward(&[gate.clone(), up.clone()])?;
@@ -154,7 +149,7 @@ impl DecoderLayer {
             candle_core::bail!("swiglu gave no gradient");
         };
         let g_h2 = (back(4, &s.h2, &g_gate)? + back(5, &s.h2, &g_up)?)?;
-        let norm2 = norm_op(&self.post_attention_layernorm);
+        let norm2 = self.post_attention_layernorm.op();
         let g_x2 = (gy + one(norm2.backward(std::slice::from_ref(&s.x2), gy, &g_h2)?)?)?;
         // Attention: x2 = x + o(attention(rope(q(h1)), rope(k(h1)), v(h1))).
         let g_merged = back(3, &s.merged, &g_x2)?;
@@ -172,7 +167,7 @@ impl DecoderLayer {
         let g_k = merge(&one(rope_op.backward(&[], gy, &g_k)?)?)?;
         let g_v = merge(&g_v)?;
         let g_h1 = ((back(0, &s.h1, &g_q)? + back(1, &s.h1, &g_k)?)? + back(2, &s.h1, &g_v)?)?;
-        let norm1 = norm_op(&self.input_layernorm);
+        let norm1 = self.input_layernorm.op();
         g_x2 + one(norm1.backward(std::slice::from_ref(x), gy, &g_h1)?)?
     }
 }

@@ -38,6 +38,16 @@ impl BaseWeight {
             BaseWeight::Dense(w) => w.to_device(device)?.to_dtype(dtype),
         }
     }
+
+    /// The gradient of x Wᵀ's input from its output's `g` (…, out): g W, as one (rows, out)
+    /// · (out, in) product (a broadcast matmul would copy W once per batch row).
+    pub fn input_grad(&self, g: &Tensor) -> candle_core::Result<Tensor> {
+        let w = self.dense(g.dtype(), g.device())?;
+        let n = g.dim(candle_core::D::Minus1)?;
+        let mut dims = g.dims().to_vec();
+        *dims.last_mut().expect("g has dims") = w.dim(1)?;
+        g.contiguous()?.reshape(((), n))?.matmul(&w)?.reshape(dims)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -135,11 +145,7 @@ impl Linear {
 
     /// The gradient of `base_forward`'s input from its output's `g`: g W.
     pub(crate) fn base_backward(&self, g: &Tensor) -> candle_core::Result<Tensor> {
-        let w = self.weight.dense(g.dtype(), g.device())?;
-        let n = g.dim(candle_core::D::Minus1)?;
-        let mut dims = g.dims().to_vec();
-        *dims.last_mut().expect("g has dims") = w.dim(1)?;
-        g.contiguous()?.reshape(((), n))?.matmul(&w)?.reshape(dims)
+        self.weight.input_grad(g)
     }
 
     /// y = x Wᵀ for x of shape (…, in_features), differentiable with respect to x.

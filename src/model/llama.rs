@@ -22,17 +22,17 @@ impl RmsNorm {
         &self.weight
     }
 
-    pub fn eps(&self) -> f64 {
-        self.eps
-    }
-
     /// x / sqrt(mean(x²) + eps) · w, normalised in f32 as Hugging Face does.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let op = fused::rms_norm::RmsNorm {
+        Ok(fused::apply(self.op(), &[x])?)
+    }
+
+    /// The fused op this norm runs as.
+    pub(crate) fn op(&self) -> fused::rms_norm::RmsNorm {
+        fused::rms_norm::RmsNorm {
             weight: self.weight.clone(),
             eps: self.eps,
-        };
-        Ok(fused::apply(op, &[x])?)
+        }
     }
 }
 

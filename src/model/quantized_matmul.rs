@@ -113,11 +113,7 @@ impl CustomOp1 for QuantizedMatmul {
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
-        let w = BaseWeight::Quantized(self.weight.clone()).dense(grad_res.dtype(), arg.device())?;
-        // One (rows, n)·(n, k) product: a broadcast matmul would copy W once per batch row.
-        let n = w.dim(0)?;
-        let rows = grad_res.elem_count() / n;
-        let grad_x = grad_res.contiguous()?.reshape((rows, n))?.matmul(&w)?;
+        let grad_x = BaseWeight::Quantized(self.weight.clone()).input_grad(grad_res)?;
         Ok(Some(grad_x.reshape(arg.shape())?))
     }
 }
