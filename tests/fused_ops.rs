@@ -89,24 +89,32 @@ fn check(
 #[test]
 fn lora_linear_matches_the_composed_projection() {
     let device = common::device();
-    let dtype = act_dtype(&device);
-    let (rows, k, n, r) = (2 * 5, 64, 48, 8);
-    let w = randn(&[n, k], DType::F32, &device);
-    let x = randn(&[2, 5, k], dtype, &device);
-    let a = (randn(&[r, k], DType::F32, &device) * 0.1).unwrap();
-    let b = (randn(&[n, r], DType::F32, &device) * 0.1).unwrap();
+    // Small, and large enough that the GPU kernels take several tiles of rows, columns and
+    // inner chunks, none of them full (k stays a multiple of the 4-bit block of 32).
+    for (batch, seq, k, n, r) in [(2, 5, 64, 48, 8), (3, 17, 224, 300, 16)] {
+        lora_linear_case(&device, (batch, seq), k, n, r);
+    }
+}
+
+fn lora_linear_case(device: &Device, (batch, seq): (usize, usize), k: usize, n: usize, r: usize) {
+    let dtype = act_dtype(device);
+    let rows = batch * seq;
+    let w = randn(&[n, k], DType::F32, device);
+    let x = randn(&[batch, seq, k], dtype, device);
+    let a = (randn(&[r, k], DType::F32, device) * 0.1).unwrap();
+    let b = (randn(&[n, r], DType::F32, device) * 0.1).unwrap();
     // The mask the op draws from its seed, drawn here on the host: a GPU kernel that drew
     // other bits would fail the comparison.
     let (seed, keep) = (7, 0.9f32);
-    let mask: Vec<f32> = (0..(2 * 5 * k) as u64)
+    let mask: Vec<f32> = (0..(rows * k) as u64)
         .map(|i| f32::from(u8::from(fused::kernels::keeps(seed, i, keep))))
         .collect();
-    let mask = Tensor::from_vec(mask, (2, 5, k), &device).unwrap();
+    let mask = Tensor::from_vec(mask, (batch, seq, k), device).unwrap();
     let (keep_scale, scale) = (1.0 / f64::from(keep), 2.0);
     for quantized in [false, true] {
         let (weight, dense) = if quantized {
             let q = QTensor::quantize(&w, GgmlDType::Q4_1).unwrap();
-            let dense = q.dequantize(&device).unwrap();
+            let dense = q.dequantize(device).unwrap();
             (BaseWeight::Quantized(Arc::new(q)), dense)
         } else {
             (BaseWeight::Dense(w.to_dtype(dtype).unwrap()), w.clone())
@@ -136,7 +144,7 @@ fn lora_linear_matches_the_composed_projection() {
                 .unwrap()
                 .to_dtype(dtype)
                 .unwrap();
-            (base + delta).unwrap().reshape((2, 5, n)).unwrap()
+            (base + delta).unwrap().reshape((batch, seq, n)).unwrap()
         });
     }
 }
@@ -209,6 +217,67 @@ fn rope_matches_the_rotate_half_form_with_shared_and_per_row_positions() {
     });
 }
 
+/// Rope::split_heads as a graph node, for `check`.
+struct SplitRope {
+    rope: fused::rope::Rope,
+    heads: usize,
+}
+
+impl Fused for SplitRope {
+    fn name(&self) -> &'static str {
+        "split-rope"
+    }
+    fn forward(&self, args: &[Tensor]) -> candle_core::Result<Tensor> {
+        self.rope.split_heads(&args[0], self.heads)
+    }
+    fn backward(
+        &self,
+        _: &[Tensor],
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(self.rope.merge_heads_backward(grad)?)])
+    }
+}
+
+#[test]
+fn rope_with_the_head_split_matches_split_then_rotate() {
+    let device = common::device();
+    let dtype = act_dtype(&device);
+    let (b, s, heads, d) = (2, 5, 3, 16);
+    let x = randn(&[b, s, heads * d], dtype, &device);
+    for per_row in [false, true] {
+        let angles = if per_row {
+            randn(&[b, s, d / 2], DType::F32, &device)
+        } else {
+            randn(&[s, d / 2], DType::F32, &device)
+        };
+        let (cos, sin) = (angles.cos().unwrap(), angles.sin().unwrap());
+        let rope = fused::rope::Rope {
+            cos: cos.clone(),
+            sin: sin.clone(),
+        };
+        let (cos, sin) = if per_row {
+            (cos.unsqueeze(1).unwrap(), sin.unsqueeze(1).unwrap())
+        } else {
+            (cos, sin)
+        };
+        check(
+            "split-rope",
+            std::slice::from_ref(&x),
+            SplitRope { rope, heads },
+            |t| {
+                let split = t[0]
+                    .reshape((b, s, heads, d))
+                    .unwrap()
+                    .transpose(1, 2)
+                    .unwrap();
+                rope_composed(&split, &cos, &sin)
+            },
+        );
+    }
+}
+
 #[test]
 fn attention_matches_the_composed_softmax_with_grouped_heads_and_a_mask() {
     let device = common::device();
@@ -238,7 +307,6 @@ fn attention_matches_the_composed_softmax_with_grouped_heads_and_a_mask() {
                 mask: Some(mask.clone()),
                 causal_offset: kernel.then_some(offset),
                 scale,
-                groups: heads / kv,
             };
             check("attention", &[q, k, v], op, |t| {
                 let repeat = |x: &Tensor| {
@@ -323,4 +391,27 @@ fn head_label_logps_match_the_head_then_log_softmax_across_chunks() {
             .squeeze(1)
             .unwrap()
     });
+}
+
+#[test]
+fn bf16_dequantize_matches_the_f32_one_for_every_block_type() {
+    let device = common::device();
+    let w = randn(&[48, 256], DType::F32, &device);
+    for dtype in [
+        GgmlDType::Q4_0,
+        GgmlDType::Q4_1,
+        GgmlDType::Q8_0,
+        GgmlDType::Q4K,
+    ] {
+        let q = Arc::new(QTensor::quantize(&w, dtype).unwrap());
+        let reference = q.dequantize(&device).unwrap();
+        let ours = BaseWeight::Quantized(q)
+            .dense(DType::BF16, &device)
+            .unwrap();
+        assert_eq!(ours.dtype(), DType::BF16);
+        assert_eq!(ours.dims(), reference.dims());
+        // One rounding to bf16 is at most half of its 2⁻⁷ relative step.
+        let d = rel_diff(&ours, &reference);
+        assert!(d < 8e-3, "{dtype:?}: differs by {d}");
+    }
 }

@@ -10,6 +10,7 @@
 
 use super::fused::attention::Attention as AttentionOp;
 use super::fused::lora_linear::LoraLinear;
+use super::fused::rope::{merge, split};
 use super::fused::swiglu::SwiGlu;
 use super::fused::{self, Fused};
 use super::linear::Linear;
@@ -42,20 +43,6 @@ pub struct Saved {
     hidden: Tensor,
 }
 
-/// (batch, seq, heads·head_dim) → (batch, heads, seq, head_dim).
-fn split(t: &Tensor, heads: usize, head_dim: usize) -> Result<Tensor> {
-    let (b, s, _) = t.dims3()?;
-    t.reshape((b, s, heads, head_dim))?
-        .transpose(1, 2)?
-        .contiguous()
-}
-
-/// (batch, heads, seq, head_dim) → (batch, seq, heads·head_dim).
-fn merge(t: &Tensor) -> Result<Tensor> {
-    let (b, h, s, d) = t.dims4()?;
-    t.transpose(1, 2)?.reshape((b, s, h * d))
-}
-
 impl DecoderLayer {
     /// The layer's output for `x`, and what its backward needs. With a cache, keys and
     /// values are appended to it.
@@ -74,9 +61,9 @@ impl DecoderLayer {
         let project = |i: usize, x: &Tensor| linears[i].apply_with(&p[i], x);
         let h1 = self.input_layernorm.op().forward(std::slice::from_ref(x))?;
         let rope_op = rope.op()?;
-        let q = rope_op.forward(&[split(&project(0, &h1)?, nh, hd)?])?;
-        let mut k = rope_op.forward(&[split(&project(1, &h1)?, nkv, hd)?])?;
-        let mut v = split(&project(2, &h1)?, nkv, hd)?;
+        let q = rope_op.split_heads(&project(0, &h1)?, nh)?;
+        let mut k = rope_op.split_heads(&project(1, &h1)?, nkv)?;
+        let mut v = split(&project(2, &h1)?, nkv)?;
         if let Some(slot) = cache {
             if let Some((pk, pv)) = slot.as_ref() {
                 k = Tensor::cat(&[pk, &k], 2)?;
@@ -89,7 +76,6 @@ impl DecoderLayer {
             causal_offset: plain_causal.then(|| k.dim(2).unwrap_or(seq) - seq),
             mask: mask.cloned(),
             scale: 1.0 / (hd as f64).sqrt(),
-            groups: nh / nkv,
         };
         let merged = merge(&attention.forward(&[q.clone(), k.clone(), v.clone()])?)?;
         let x2 = (x + project(3, &merged)?)?;
@@ -153,7 +139,7 @@ impl DecoderLayer {
         let g_x2 = (gy + one(norm2.backward(std::slice::from_ref(&s.x2), gy, &g_h2)?)?)?;
         // Attention: x2 = x + o(attention(rope(q(h1)), rope(k(h1)), v(h1))).
         let g_merged = back(3, &s.merged, &g_x2)?;
-        let g_heads = split(&g_merged, a.num_heads, a.head_dim)?;
+        let g_heads = split(&g_merged, a.num_heads)?;
         let qkv = [s.q.clone(), s.k.clone(), s.v.clone()];
         let mut g = s.attention.backward(&qkv, gy, &g_heads)?.into_iter();
         let mut next = || {
@@ -163,8 +149,8 @@ impl DecoderLayer {
         };
         let (g_q, g_k, g_v) = (next()?, next()?, next()?);
         let rope_op = rope.op()?;
-        let g_q = merge(&one(rope_op.backward(&[], gy, &g_q)?)?)?;
-        let g_k = merge(&one(rope_op.backward(&[], gy, &g_k)?)?)?;
+        let g_q = rope_op.merge_heads_backward(&g_q)?;
+        let g_k = rope_op.merge_heads_backward(&g_k)?;
         let g_v = merge(&g_v)?;
         let g_h1 = ((back(0, &s.h1, &g_q)? + back(1, &s.h1, &g_k)?)? + back(2, &s.h1, &g_v)?)?;
         let norm1 = self.input_layernorm.op();

@@ -22,12 +22,18 @@ pub enum BaseWeight {
 
 impl BaseWeight {
     /// The weight as a dense (out, in) matrix of `dtype` on `device`: a transient copy for a
-    /// quantized weight. On the GPU a 16-bit target goes through candle's f16 dequantize
-    /// kernels, which write half the bytes of the f32 ones (then one rounding to bf16);
-    /// block types they do not cover, and the CPU, go through f32.
+    /// quantized weight. On the GPU, bf16 from the block types of the default models comes
+    /// straight from the blocks (kernels.cu); other 16-bit targets go through candle's f16
+    /// dequantize kernels, which write half the bytes of the f32 ones; the rest, and the
+    /// CPU, go through f32.
     pub fn dense(&self, dtype: DType, device: &candle_core::Device) -> candle_core::Result<Tensor> {
         match self {
             BaseWeight::Quantized(q) => {
+                if dtype == DType::BF16 && q.device().same_device(device) {
+                    if let Some(w) = super::fused::kernels::dequantize_bf16(q)? {
+                        return Ok(w);
+                    }
+                }
                 let half = device.is_cuda() && matches!(dtype, DType::BF16 | DType::F16);
                 let w = match half.then(|| q.dequantize_f16(device)) {
                     Some(Ok(w)) => w,

@@ -7,7 +7,7 @@ use super::kernels::{self, Arg, Kernel};
 use super::Fused;
 use candle_core::{DType, Result, Tensor, D};
 
-/// Threads per row of the softmax kernels (rows are at most a context long).
+/// Threads per block of the softmax kernels: a warp per row.
 const SOFTMAX_THREADS: u32 = 256;
 
 pub struct Attention {
@@ -17,28 +17,15 @@ pub struct Attention {
     /// padding): then the GPU's fused softmax kernels apply it without reading `mask`.
     pub causal_offset: Option<usize>,
     pub scale: f64,
-    /// Query heads per key/value head.
-    pub groups: usize,
 }
 
-/// (b, kv, t, d) → (b, kv·groups, t, d), each kv head repeated.
-fn repeat(x: &Tensor, groups: usize) -> Result<Tensor> {
-    if groups == 1 {
-        return Ok(x.clone());
-    }
-    let (b, kv, t, d) = x.dims4()?;
-    x.unsqueeze(2)?
-        .expand((b, kv, groups, t, d))?
-        .reshape((b, kv * groups, t, d))
-}
-
-/// (b, kv·groups, t, d) → (b, kv, t, d): the gradients of a repeated head summed.
-fn fold(x: &Tensor, groups: usize) -> Result<Tensor> {
-    if groups == 1 {
-        return Ok(x.clone());
-    }
-    let (b, h, t, d) = x.dims4()?;
-    x.reshape((b, h / groups, groups, t, d))?.sum(2)
+/// Query heads are grouped by the key/value head they share (head h reads kv head h / groups,
+/// as Hugging Face's repeat_kv orders them), so (b, heads, s, d) viewed as
+/// (b, kv, groups·s, d) multiplies each kv head once: keys and values are never repeated,
+/// and their gradients come out summed over the group.
+fn grouped(x: &Tensor, kv: usize) -> Result<Tensor> {
+    let (b, h, s, d) = x.dims4()?;
+    x.contiguous()?.reshape((b, kv, h / kv * s, d))
 }
 
 impl Attention {
@@ -47,25 +34,28 @@ impl Attention {
         self.causal_offset.filter(|_| kernels::usable(scores))
     }
 
-    /// Scores (…, seq, total) → probabilities, one kernel launch (or its backward).
+    /// Scores (…, rows of `seq` queries, total) → probabilities, one kernel launch (or its
+    /// backward).
     fn softmax_kernel(
         &self,
         name: &'static str,
         inputs: &[&Tensor],
+        seq: usize,
         offset: usize,
     ) -> Result<Tensor> {
         let scores = inputs[0];
-        let (_, _, seq, total) = scores.dims4()?;
+        let total = scores.dim(D::Minus1)?;
+        let rows = scores.elem_count() / total.max(1);
         let args = vec![
+            Arg::I32(rows as i32),
             Arg::I32(total as i32),
             Arg::I32(seq as i32),
             Arg::I32(offset as i32),
             Arg::F32(self.scale as f32),
         ];
-        let rows = scores.elem_count() / total.max(1);
         Kernel::rows(
             name,
-            rows,
+            rows.div_ceil(SOFTMAX_THREADS as usize / 32),
             SOFTMAX_THREADS,
             (scores.shape(), scores.dtype()),
             args,
@@ -73,23 +63,26 @@ impl Attention {
         .run(inputs)
     }
 
-    /// Probabilities in q's dtype, from q and the repeated k.
-    fn probs_like_q(&self, q: &Tensor, k: &Tensor) -> Result<Tensor> {
+    /// Probabilities in q's dtype, (b, kv, groups·seq, total), from grouped q.
+    fn probs_like_q(&self, q: &Tensor, k: &Tensor, seq: usize) -> Result<Tensor> {
         let scores = q.matmul(&k.t()?)?;
         match self.kernel_offset(&scores) {
-            Some(offset) => self.softmax_kernel("causal_softmax_bf16", &[&scores], offset),
-            None => self.probs(q, k)?.to_dtype(q.dtype()),
+            Some(offset) => self.softmax_kernel("causal_softmax_bf16", &[&scores], seq, offset),
+            None => self.probs(q, k, seq)?.to_dtype(q.dtype()),
         }
     }
 
-    /// Probabilities in f32, from q and the repeated k.
-    fn probs(&self, q: &Tensor, k: &Tensor) -> Result<Tensor> {
+    /// Probabilities in f32, (b, kv, groups·seq, total), from grouped q: the mask applies to
+    /// the scores viewed as (b, heads, seq, total).
+    fn probs(&self, q: &Tensor, k: &Tensor, seq: usize) -> Result<Tensor> {
         let scores = (q.matmul(&k.t()?)?.to_dtype(DType::F32)? * self.scale)?;
+        let (b, kv, rows, total) = scores.dims4()?;
+        let scores = scores.reshape((b, kv * rows / seq, seq, total))?;
         let scores = match &self.mask {
             Some(m) => scores.broadcast_add(m)?,
             None => scores,
         };
-        candle_nn::ops::softmax_last_dim(&scores.contiguous()?)
+        candle_nn::ops::softmax_last_dim(&scores.contiguous()?)?.reshape((b, kv, rows, total))
     }
 }
 
@@ -100,12 +93,15 @@ impl Fused for Attention {
 
     fn forward(&self, args: &[Tensor]) -> Result<Tensor> {
         let (q, k, v) = (&args[0], &args[1], &args[2]);
-        let k = repeat(k, self.groups)?;
-        let v = repeat(v, self.groups)?;
-        self.probs_like_q(q, &k)?.matmul(&v)
+        let (b, heads, seq, d) = q.dims4()?;
+        let q = grouped(q, k.dim(1)?)?;
+        self.probs_like_q(&q, k, seq)?
+            .matmul(v)?
+            .reshape((b, heads, seq, d))
     }
 
-    /// dV = Pᵀ g; dP = g Vᵀ; dS = P ⊙ (dP − rowsum(dP ⊙ P))·scale; dQ = dS K; dK = dSᵀ Q.
+    /// dV = Pᵀ g; dP = g Vᵀ; dS = P ⊙ (dP − rowsum(dP ⊙ P))·scale; dQ = dS K; dK = dSᵀ Q
+    /// (all per kv head, over its group's query rows).
     fn backward(
         &self,
         args: &[Tensor],
@@ -114,32 +110,29 @@ impl Fused for Attention {
     ) -> Result<Vec<Option<Tensor>>> {
         let (q, k, v) = (&args[0], &args[1], &args[2]);
         let dtype = q.dtype();
+        let kv = k.dim(1)?;
+        let seq = q.dim(2)?;
         let grad_v;
-        let kr = repeat(k, self.groups)?;
-        let vr = repeat(v, self.groups)?;
-        let g = grad.contiguous()?;
-        let scores = q.matmul(&kr.t()?)?;
+        let qg = grouped(q, kv)?;
+        let g = grouped(grad, kv)?;
+        let scores = qg.matmul(&k.t()?)?;
         let ds = match self.kernel_offset(&scores) {
             Some(offset) => {
-                let p = self.softmax_kernel("causal_softmax_bf16", &[&scores], offset)?;
+                let p = self.softmax_kernel("causal_softmax_bf16", &[&scores], seq, offset)?;
                 grad_v = p.t()?.matmul(&g)?;
-                let dp = g.matmul(&vr.t()?)?;
-                self.softmax_kernel("causal_softmax_bwd_bf16", &[&scores, &dp], offset)?
+                let dp = g.matmul(&v.t()?)?;
+                self.softmax_kernel("causal_softmax_bwd_bf16", &[&scores, &dp], seq, offset)?
             }
             None => {
-                let p = self.probs(q, &kr)?;
+                let p = self.probs(&qg, k, seq)?;
                 grad_v = p.to_dtype(dtype)?.t()?.matmul(&g)?;
-                let dp = g.matmul(&vr.t()?)?.to_dtype(DType::F32)?;
+                let dp = g.matmul(&v.t()?)?.to_dtype(DType::F32)?;
                 let row = (&dp * &p)?.sum_keepdim(D::Minus1)?;
                 ((p * dp.broadcast_sub(&row)?)? * self.scale)?.to_dtype(dtype)?
             }
         };
-        let grad_q = ds.matmul(&kr.contiguous()?)?;
-        let grad_k = ds.t()?.matmul(q)?;
-        Ok(vec![
-            Some(grad_q),
-            Some(fold(&grad_k, self.groups)?),
-            Some(fold(&grad_v, self.groups)?),
-        ])
+        let grad_q = ds.matmul(&k.contiguous()?)?.reshape(q.shape())?;
+        let grad_k = ds.t()?.matmul(&qg)?;
+        Ok(vec![Some(grad_q), Some(grad_k), Some(grad_v)])
     }
 }

@@ -52,51 +52,103 @@ __device__ void softmax_stats(const bf16* in, int limit, float scale, float* max
     *inv_out = 1.f / block_sum(sum);
 }
 
-// Dropout's keep decision for element i: SplitMix64 of (seed, i), its top 24 bits as a
-// uniform in [0, 1). The CPU path (kernels.rs, `keeps`) computes the same bits.
-__device__ __forceinline__ bool keeps(u64 seed, u64 i, float keep) {
-    u64 z = seed + (i + 1ull) * 0x9E3779B97F4A7C15ull;
+// Dropout's bits: elements come in groups of 4 (i / 4), each group's 64 bits are SplitMix64
+// of (seed, group), and element i keeps its input when its 16 bits, (i % 4)-th from the
+// bottom, are below `threshold` (keep · 2¹⁶). The CPU path (kernels.rs, `keeps`) computes
+// the same bits.
+__device__ __forceinline__ u64 dropout_bits(u64 seed, u64 group) {
+    u64 z = seed + (group + 1ull) * 0x9E3779B97F4A7C15ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (float)(z >> 40) * (1.0f / 16777216.0f) < keep;
+    return z ^ (z >> 31);
 }
 
-// y = x where kept, else 0 (no rescale).
-extern "C" __global__ void dropout_bf16(const bf16* x, bf16* y, u64 n, u64 seed, float keep) {
-    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x)
-        y[i] = keeps(seed, i, keep) ? x[i] : (bf16)0;
+__device__ __forceinline__ bool kept(u64 bits, int lane, unsigned threshold) {
+    return ((bits >> (16 * lane)) & 0xffffu) < threshold;
+}
+
+// A thread per group of 4 elements: y = x where kept, else 0 (no rescale).
+extern "C" __global__ void dropout_bf16(const bf16* x, bf16* y, u64 n, u64 seed, unsigned threshold) {
+    for (u64 g = blockIdx.x * (u64)blockDim.x + threadIdx.x; g * 4 < n; g += (u64)gridDim.x * blockDim.x) {
+        const u64 bits = dropout_bits(seed, g);
+#pragma unroll
+        for (int l = 0; l < 4; l++) {
+            const u64 i = g * 4 + l;
+            if (i < n) y[i] = kept(bits, l, threshold) ? x[i] : (bf16)0;
+        }
+    }
+}
+
+// out = base + dropout(t), the mask drawn as dropout_bf16 draws it (no rescale).
+extern "C" __global__ void dropout_add_bf16(const bf16* base, const bf16* t, bf16* out, u64 n,
+                                            u64 seed, unsigned threshold) {
+    for (u64 g = blockIdx.x * (u64)blockDim.x + threadIdx.x; g * 4 < n; g += (u64)gridDim.x * blockDim.x) {
+        const u64 bits = dropout_bits(seed, g);
+#pragma unroll
+        for (int l = 0; l < 4; l++) {
+            const u64 i = g * 4 + l;
+            if (i < n) out[i] = kept(bits, l, threshold) ? store(load(base[i]) + load(t[i])) : base[i];
+        }
+    }
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// As softmax_stats, for one warp: every lane gets the row's max and 1 / Σ exp.
+__device__ void warp_softmax_stats(const bf16* in, int limit, float scale, float* max_out,
+                                   float* inv_out) {
+    const int lane = threadIdx.x & 31;
+    float m = -INFINITY;
+    for (int j = lane; j < limit; j += 32) m = fmaxf(m, load(in[j]) * scale);
+    m = warp_max(m);
+    float sum = 0.f;
+    for (int j = lane; j < limit; j += 32) sum += expf(load(in[j]) * scale - m);
+    *max_out = m;
+    *inv_out = 1.f / warp_sum(sum);
 }
 
 // Causal softmax of scale·s over each row of a (…, q_len, cols) score block: query q sees keys
-// j ≤ q + offset; the others get probability 0.
-extern "C" __global__ void causal_softmax_bf16(const bf16* s, bf16* p, int cols, int q_len,
-                                               int offset, float scale) {
-    const u64 row = blockIdx.x;
+// j ≤ q + offset; the others get probability 0. A warp per row (rows are short: one block
+// per row spent its time synchronising).
+extern "C" __global__ void causal_softmax_bf16(const bf16* s, bf16* p, int rows, int cols,
+                                               int q_len, int offset, float scale) {
+    const u64 row = blockIdx.x * (u64)(blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= (u64)rows) return;
+    const int lane = threadIdx.x & 31;
     const bf16* in = s + row * cols;
     bf16* out = p + row * cols;
     const int limit = min(cols, (int)(row % q_len) + offset + 1);
     float m, inv;
-    softmax_stats(in, limit, scale, &m, &inv);
-    for (int j = threadIdx.x; j < cols; j += blockDim.x)
+    warp_softmax_stats(in, limit, scale, &m, &inv);
+    for (int j = lane; j < cols; j += 32)
         out[j] = j < limit ? store(expf(load(in[j]) * scale - m) * inv) : (bf16)0;
 }
 
 // The scores' gradient: ds = p ⊙ (dp − Σ dp ⊙ p) · scale, p recomputed from s in f32.
 extern "C" __global__ void causal_softmax_bwd_bf16(const bf16* s, const bf16* dp, bf16* ds,
-                                                   int cols, int q_len, int offset, float scale) {
-    const u64 row = blockIdx.x;
+                                                   int rows, int cols, int q_len, int offset,
+                                                   float scale) {
+    const u64 row = blockIdx.x * (u64)(blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= (u64)rows) return;
+    const int lane = threadIdx.x & 31;
     const bf16* in = s + row * cols;
     const bf16* d = dp + row * cols;
     bf16* out = ds + row * cols;
     const int limit = min(cols, (int)(row % q_len) + offset + 1);
     float m, inv;
-    softmax_stats(in, limit, scale, &m, &inv);
+    warp_softmax_stats(in, limit, scale, &m, &inv);
     float dot = 0.f;
-    for (int j = threadIdx.x; j < limit; j += blockDim.x)
-        dot += expf(load(in[j]) * scale - m) * inv * load(d[j]);
-    dot = block_sum(dot);
-    for (int j = threadIdx.x; j < cols; j += blockDim.x) {
+    for (int j = lane; j < limit; j += 32) dot += expf(load(in[j]) * scale - m) * inv * load(d[j]);
+    dot = warp_sum(dot);
+    for (int j = lane; j < cols; j += 32) {
         const float pj = j < limit ? expf(load(in[j]) * scale - m) * inv : 0.f;
         out[j] = store(pj * (load(d[j]) - dot) * scale);
     }
@@ -159,5 +211,93 @@ extern "C" __global__ void swiglu_bwd_bf16(const bf16* a, const bf16* b, const b
         const float sig = 1.f / (1.f + expf(-av));
         out[i] = store(gv * load(b[i]) * sig * (1.f + av * (1.f - sig)));
         out[n + i] = store(gv * av * sig);
+    }
+}
+
+__device__ __forceinline__ float half_at(const unsigned char* p) {
+    const unsigned short h = (unsigned short)p[0] | ((unsigned short)p[1] << 8);
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
+
+// GGUF blocks of 32 weights to bf16, one thread per block (ggml's layouts: d and m are f16;
+// a 4-bit block has element j < 16 in the low nibble of byte j, j ≥ 16 in the high nibble of
+// byte j − 16). `blocks` is the quantized tensor's device pointer; `anchor` is unused.
+extern "C" __global__ void dequantize_q4_1_bf16(const bf16* anchor, bf16* out, u64 blocks, u64 n) {
+    for (u64 b = blockIdx.x * (u64)blockDim.x + threadIdx.x; b < n; b += (u64)gridDim.x * blockDim.x) {
+        const unsigned char* p = (const unsigned char*)blocks + b * 20;
+        const float d = half_at(p), m = half_at(p + 2);
+        bf16* o = out + b * 32;
+        for (int j = 0; j < 16; j++) {
+            o[j] = store(d * (float)(p[4 + j] & 15) + m);
+            o[j + 16] = store(d * (float)(p[4 + j] >> 4) + m);
+        }
+    }
+}
+
+extern "C" __global__ void dequantize_q4_0_bf16(const bf16* anchor, bf16* out, u64 blocks, u64 n) {
+    for (u64 b = blockIdx.x * (u64)blockDim.x + threadIdx.x; b < n; b += (u64)gridDim.x * blockDim.x) {
+        const unsigned char* p = (const unsigned char*)blocks + b * 18;
+        const float d = half_at(p);
+        bf16* o = out + b * 32;
+        for (int j = 0; j < 16; j++) {
+            o[j] = store(d * (float)((int)(p[2 + j] & 15) - 8));
+            o[j + 16] = store(d * (float)((int)(p[2 + j] >> 4) - 8));
+        }
+    }
+}
+
+extern "C" __global__ void dequantize_q8_0_bf16(const bf16* anchor, bf16* out, u64 blocks, u64 n) {
+    for (u64 b = blockIdx.x * (u64)blockDim.x + threadIdx.x; b < n; b += (u64)gridDim.x * blockDim.x) {
+        const unsigned char* p = (const unsigned char*)blocks + b * 34;
+        const float d = half_at(p);
+        bf16* o = out + b * 32;
+        for (int j = 0; j < 32; j++) o[j] = store(d * (float)(signed char)p[2 + j]);
+    }
+}
+
+// The rotated pair e of a (b, s, h, d) / (b, h, s, d) pair of layouts: its first element's
+// index in each, and its cos/sin index (tables of s or b·s rows of d/2, `cs_batch` apart).
+struct RopePair {
+    u64 bshd, bhsd, table;
+};
+
+__device__ __forceinline__ RopePair rope_pair(u64 e, int s, int h, int d, int cs_batch) {
+    const int half = d / 2;
+    const int i = e % half;
+    const u64 rest = e / half;
+    const int hi = rest % h, si = (rest / h) % s, bi = rest / ((u64)h * s);
+    return {rest * d + i, (((u64)bi * h + hi) * s + si) * d + i,
+            (u64)bi * cs_batch + (u64)si * half + i};
+}
+
+// Rotary embedding fused with the head split: x (b, s, h, d) → out (b, h, s, d) rotated by
+// cos/sin. A thread per rotated pair.
+extern "C" __global__ void rope_split_bf16(const bf16* x, const float* cs, const float* sn,
+                                           bf16* out, int b, int s, int h, int d, int cs_batch) {
+    const int half = d / 2;
+    const u64 n = (u64)b * s * h * half;
+    for (u64 e = blockIdx.x * (u64)blockDim.x + threadIdx.x; e < n; e += (u64)gridDim.x * blockDim.x) {
+        const RopePair p = rope_pair(e, s, h, d, cs_batch);
+        const float x1 = load(x[p.bshd]), x2 = load(x[p.bshd + half]);
+        const float co = cs[p.table], si = sn[p.table];
+        out[p.bhsd] = store(x1 * co - x2 * si);
+        out[p.bhsd + half] = store(x1 * si + x2 * co);
+    }
+}
+
+// rope_split_bf16's input gradient: g (b, h, s, d) rotated back, heads merged: (b, s, h, d).
+extern "C" __global__ void rope_merge_bwd_bf16(const bf16* g, const float* cs, const float* sn,
+                                               bf16* out, int b, int s, int h, int d,
+                                               int cs_batch) {
+    const int half = d / 2;
+    const u64 n = (u64)b * s * h * half;
+    for (u64 e = blockIdx.x * (u64)blockDim.x + threadIdx.x; e < n; e += (u64)gridDim.x * blockDim.x) {
+        const RopePair p = rope_pair(e, s, h, d, cs_batch);
+        const float g1 = load(g[p.bhsd]), g2 = load(g[p.bhsd + half]);
+        const float co = cs[p.table], si = sn[p.table];
+        out[p.bshd] = store(g1 * co + g2 * si);
+        out[p.bshd + half] = store(g2 * co - g1 * si);
     }
 }

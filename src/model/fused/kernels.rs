@@ -15,6 +15,7 @@ const THREADS: u32 = 256;
 #[derive(Debug, Clone, Copy)]
 pub enum Arg {
     I32(i32),
+    U32(u32),
     U64(u64),
     F32(f32),
 }
@@ -26,7 +27,8 @@ pub struct Kernel {
     name: &'static str,
     out_shape: Shape,
     out_dtype: DType,
-    blocks: u32,
+    /// The grid's x and y extents.
+    blocks: (u32, u32),
     threads: u32,
     args: Vec<Arg>,
 }
@@ -45,13 +47,26 @@ impl Kernel {
         out: (impl Into<Shape>, DType),
         args: Vec<Arg>,
     ) -> Result<Self> {
-        let blocks = u32::try_from(rows)
-            .map_err(|_| candle_core::Error::msg(format!("{name}: {rows} rows")))?;
+        Self::grid(name, (rows, 1), threads, out, args)
+    }
+
+    /// A grid of `blocks.0` × `blocks.1` blocks.
+    pub fn grid(
+        name: &'static str,
+        blocks: (usize, usize),
+        threads: u32,
+        out: (impl Into<Shape>, DType),
+        args: Vec<Arg>,
+    ) -> Result<Self> {
+        let extent = |n: usize| {
+            u32::try_from(n.max(1))
+                .map_err(|_| candle_core::Error::msg(format!("{name}: a grid of {n} blocks")))
+        };
         Ok(Self {
             name,
             out_shape: out.0.into(),
             out_dtype: out.1,
-            blocks: blocks.max(1),
+            blocks: (extent(blocks.0)?, extent(blocks.1)?),
             threads,
             args,
         })
@@ -69,7 +84,7 @@ impl Kernel {
             name,
             out_shape: out.0.into(),
             out_dtype: out.1,
-            blocks,
+            blocks: (blocks, 1),
             threads: THREADS,
             args,
         }
@@ -139,12 +154,13 @@ impl Kernel {
         for a in &self.args {
             match a {
                 Arg::I32(v) => builder.arg(v),
+                Arg::U32(v) => builder.arg(v),
                 Arg::U64(v) => builder.arg(v),
                 Arg::F32(v) => builder.arg(v),
             };
         }
         let config = LaunchConfig {
-            grid_dim: (self.blocks, 1, 1),
+            grid_dim: (self.blocks.0, self.blocks.1, 1),
             block_dim: (self.threads, 1, 1),
             shared_mem_bytes: 0,
         };
@@ -172,28 +188,85 @@ impl Body for Kernel {
     }
 }
 
+/// Dropout's 16-bit threshold for keeping an input with probability `keep`.
+fn threshold(keep: f32) -> u32 {
+    (f64::from(keep.clamp(0.0, 1.0)) * 65536.0).round() as u32
+}
+
 /// Dropout's keep decision for element `i` of a mask drawn with `seed`: the bits kernels.cu's
-/// `keeps` computes, so a mask is the same on the CPU and on the GPU.
+/// `dropout_bits` and `kept` compute, so a mask is the same on the CPU and on the GPU.
 pub fn keeps(seed: u64, i: u64, keep: f32) -> bool {
-    let mut z = seed.wrapping_add((i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let group = i / 4;
+    let mut z = seed.wrapping_add((group + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
-    ((z >> 40) as f32) * (1.0 / 16_777_216.0) < keep
+    let bits = ((z >> (16 * (i % 4))) & 0xffff) as u32;
+    bits < threshold(keep)
+}
+
+/// The mask of `x`'s shape, 1 where dropout keeps, as `x`'s dtype on its device.
+fn mask_like(x: &Tensor, seed: u64, keep: f32) -> Result<Tensor> {
+    let mask: Vec<f32> = (0..x.elem_count() as u64)
+        .map(|i| f32::from(u8::from(keeps(seed, i, keep))))
+        .collect();
+    Tensor::from_vec(mask, x.shape(), &Device::Cpu)?
+        .to_device(x.device())?
+        .to_dtype(x.dtype())
+}
+
+/// The kernels' dropout arguments after the element count.
+fn dropout_args(n: usize, seed: u64, keep: f32) -> Vec<Arg> {
+    vec![
+        Arg::U64(n as u64),
+        Arg::U64(seed),
+        Arg::U32(threshold(keep)),
+    ]
 }
 
 /// `x` with the inputs that dropout drops (seeded by `seed`) set to 0, not rescaled.
 pub fn drop_inputs(x: &Tensor, seed: u64, keep: f32) -> Result<Tensor> {
     let n = x.elem_count();
     if usable(x) {
-        let args = vec![Arg::U64(n as u64), Arg::U64(seed), Arg::F32(keep)];
-        return Kernel::elementwise("dropout_bf16", n, (x.shape(), x.dtype()), args).run(&[x]);
+        let args = dropout_args(n, seed, keep);
+        let out = (x.shape(), x.dtype());
+        return Kernel::elementwise("dropout_bf16", n.div_ceil(4), out, args).run(&[x]);
     }
-    let mask: Vec<f32> = (0..n as u64)
-        .map(|i| f32::from(u8::from(keeps(seed, i, keep))))
-        .collect();
-    let mask = Tensor::from_vec(mask, x.shape(), &Device::Cpu)?
-        .to_device(x.device())?
-        .to_dtype(x.dtype())?;
-    x * mask
+    x * mask_like(x, seed, keep)?
+}
+
+/// base + `t` where dropout (seeded by `seed`) keeps, not rescaled: one pass on the GPU.
+pub fn add_kept(base: &Tensor, t: &Tensor, seed: u64, keep: f32) -> Result<Tensor> {
+    let n = base.elem_count();
+    if usable(base) && t.dtype() == base.dtype() {
+        let args = dropout_args(n, seed, keep);
+        let out = (base.shape(), base.dtype());
+        return Kernel::elementwise("dropout_add_bf16", n.div_ceil(4), out, args).run(&[base, t]);
+    }
+    base + drop_inputs(t, seed, keep)?
+}
+
+/// A quantized weight on the GPU as a bf16 matrix of its shape, dequantized straight from
+/// its blocks (candle's kernels go through f16 or f32 first); None for a CPU weight, a CPU
+/// build, or a block type without a kernel here.
+pub fn dequantize_bf16(q: &candle_core::quantized::QTensor) -> Result<Option<Tensor>> {
+    use candle_core::quantized::GgmlDType;
+    let name = match q.dtype() {
+        GgmlDType::Q4_0 => "dequantize_q4_0_bf16",
+        GgmlDType::Q4_1 => "dequantize_q4_1_bf16",
+        GgmlDType::Q8_0 => "dequantize_q8_0_bf16",
+        _ => return Ok(None),
+    };
+    let device = q.device();
+    if !cfg!(feature = "cuda") || !device.is_cuda() {
+        return Ok(None);
+    }
+    let blocks = q.shape().elem_count() / 32;
+    let pointer = q.device_ptr()? as u64;
+    // The kernel reads the blocks through `pointer`; a launch needs one tensor input for its
+    // device, which the kernel ignores.
+    let anchor = Tensor::zeros(1, DType::BF16, &device)?;
+    let args = vec![Arg::U64(pointer), Arg::U64(blocks as u64)];
+    let kernel = Kernel::elementwise(name, blocks, (q.shape(), DType::BF16), args);
+    Ok(Some(kernel.run(&[&anchor])?))
 }

@@ -1,12 +1,16 @@
-//! A projection with its LoRA adapter: y = x Wᵀ + s·(dropout(x) Aᵀ) Bᵀ as one node. Nothing
-//! but x is kept: the dropout mask is a function of a seed (recomputed in backward), and so is
-//! the rank-r product. The adapter's matmuls run in x's dtype (bf16 on the GPU, as autocast
-//! runs them) with A and B cast from their f32 masters; their gradients come back as f32.
+//! A projection with its LoRA adapter: y = x Wᵀ + s·(dropout(x) Aᵀ) Bᵀ. The dropout mask is a
+//! function of a seed, so nothing is stored for it. The op lives for one pass of a layer: the
+//! forward's dequantized weight, dropout(x) and rank-r product serve the backward of the
+//! same pass. The adapter's matmuls run in x's dtype (bf16 on the GPU, as autocast runs them)
+//! with A and B cast from their f32 masters; their gradients come back as f32. On the GPU
+//! the update is accumulated into the base product in place.
 
-use super::kernels::drop_inputs;
+use super::kernels::{add_kept, drop_inputs};
+use super::low_rank::add_product;
 use super::Fused;
 use crate::model::linear::BaseWeight;
 use candle_core::{DType, Result, Tensor};
+use std::sync::OnceLock;
 
 /// Inverted dropout on the adapter's input.
 #[derive(Debug, Clone, Copy)]
@@ -24,7 +28,12 @@ pub struct LoraLinear {
     scale: f64,
     /// The base weight dequantized by the first call, for the calls after it: a checkpointed
     /// layer's recomputed forward and its backward share one copy.
-    dense: std::sync::OnceLock<Tensor>,
+    dense: OnceLock<Tensor>,
+    /// A and σ·B (σ the factor) in the activations' dtype, cast once for forward and backward.
+    factors: OnceLock<(Tensor, Tensor)>,
+    /// dropout(x) and dropout(x)·Aᵀ, as rows, from the forward, for the backward of the same
+    /// pass.
+    down: OnceLock<(Tensor, Tensor)>,
 }
 
 impl LoraLinear {
@@ -33,7 +42,9 @@ impl LoraLinear {
             weight,
             dropout,
             scale,
-            dense: std::sync::OnceLock::new(),
+            dense: OnceLock::new(),
+            factors: OnceLock::new(),
+            down: OnceLock::new(),
         }
     }
 
@@ -46,14 +57,26 @@ impl LoraLinear {
         Ok(self.dense.get_or_init(|| w).clone())
     }
 
-    /// dropout(x) as rows (rows, in), without the rescale.
-    fn kept_rows(&self, x: &Tensor) -> Result<Tensor> {
-        let k = x.dim(candle_core::D::Minus1)?;
+    /// A and σ·B in `dtype`.
+    fn factors(&self, a: &Tensor, b: &Tensor, dtype: DType) -> Result<(Tensor, Tensor)> {
+        if let Some(f) = self.factors.get().filter(|(a, _)| a.dtype() == dtype) {
+            return Ok(f.clone());
+        }
+        let f = (a.to_dtype(dtype)?, (b * self.factor())?.to_dtype(dtype)?);
+        Ok(self.factors.get_or_init(|| f).clone())
+    }
+
+    /// dropout(x) (no rescale) and its product with Aᵀ, for x as rows (rows, in).
+    fn down(&self, x: &Tensor, a: &Tensor) -> Result<(Tensor, Tensor)> {
+        if let Some(d) = self.down.get() {
+            return Ok(d.clone());
+        }
         let kept = match &self.dropout {
             Some(d) => drop_inputs(x, d.seed, d.keep)?,
             None => x.clone(),
         };
-        kept.reshape(((), k))
+        let h = kept.matmul(&a.t()?)?;
+        Ok(self.down.get_or_init(|| (kept, h)).clone())
     }
 
     /// The adapter's whole factor: scale, and 1/keep for inverted dropout.
@@ -70,19 +93,18 @@ impl Fused for LoraLinear {
     fn forward(&self, args: &[Tensor]) -> Result<Tensor> {
         let (x, a, b) = (&args[0], &args[1], &args[2]);
         let dtype = x.dtype();
-        let dims = x.dims().to_vec();
+        let mut dims = x.dims().to_vec();
         let k = *dims.last().unwrap_or(&0);
+        let x = x.reshape(((), k))?;
+        let (a, b) = self.factors(a, b, dtype)?;
+        let (_, h) = self.down(&x, &a)?;
         let w = self.dense(dtype, x.device())?;
-        let base = x.reshape(((), k))?.matmul(&w.t()?)?;
-        let h = self.kept_rows(x)?.matmul(&a.to_dtype(dtype)?.t()?)?;
-        let b = (b * self.factor())?.to_dtype(dtype)?;
-        let delta = h.matmul(&b.t()?)?;
-        let mut out_dims = dims;
-        *out_dims.last_mut().expect("x has dims") = w.dim(0)?;
-        (base + delta)?.reshape(out_dims)
+        let y = add_product(x.matmul(&w.t()?)?, &h, &b)?;
+        *dims.last_mut().expect("x has dims") = w.dim(0)?;
+        y.reshape(dims)
     }
 
-    /// With σ the factor, h = kept·Aᵀ and gh = g·(σB): dB = σ·gᵀh, dA = ghᵀ·kept,
+    /// With h = kept·Aᵀ and gh = g·(σB): dB = σ·gᵀh, dA = ghᵀ·kept,
     /// dx = g·W + mask ⊙ (gh·A).
     fn backward(
         &self,
@@ -93,19 +115,23 @@ impl Fused for LoraLinear {
         let (x, a, b) = (&args[0], &args[1], &args[2]);
         let dtype = x.dtype();
         let n = grad.dim(candle_core::D::Minus1)?;
+        let k = x.dim(candle_core::D::Minus1)?;
         let g = grad.contiguous()?.reshape(((), n))?;
-        let kept = self.kept_rows(x)?;
-        let a = a.to_dtype(dtype)?;
-        let h = kept.matmul(&a.t()?)?;
+        let (a, b) = self.factors(a, b, dtype)?;
+        let (kept, h) = self.down(&x.reshape(((), k))?, &a)?;
         let grad_b = (g.t()?.matmul(&h)?.to_dtype(DType::F32)? * self.factor())?;
-        let gh = g.matmul(&(b * self.factor())?.to_dtype(dtype)?)?;
+        let gh = g.matmul(&b)?;
         let grad_a = gh.t()?.matmul(&kept)?.to_dtype(DType::F32)?;
-        let mut gx_lora = gh.matmul(&a)?;
-        if let Some(d) = &self.dropout {
-            gx_lora = drop_inputs(&gx_lora, d.seed, d.keep)?;
-        }
-        let gx_base = g.matmul(&self.dense(dtype, x.device())?)?;
-        let grad_x = (gx_base + gx_lora)?.reshape(x.shape())?;
-        Ok(vec![Some(grad_x), Some(grad_a), Some(grad_b)])
+        let gx = g.matmul(&self.dense(dtype, x.device())?)?;
+        let gx_lora = gh.matmul(&a)?;
+        let grad_x = match &self.dropout {
+            Some(d) => add_kept(&gx, &gx_lora, d.seed, d.keep)?,
+            None => (gx + gx_lora)?,
+        };
+        Ok(vec![
+            Some(grad_x.reshape(x.shape())?),
+            Some(grad_a),
+            Some(grad_b),
+        ])
     }
 }

@@ -8,6 +8,7 @@ pub mod attention;
 pub mod kernels;
 pub mod label_logps;
 pub mod lora_linear;
+pub mod low_rank;
 mod node;
 pub mod rms_norm;
 pub mod rope;
