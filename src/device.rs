@@ -24,15 +24,29 @@ pub fn open(choice: DeviceChoice) -> Result<Device> {
             if !CUDA_BUILT {
                 bail!("--device cuda: this tunelab was built without CUDA (rebuild with `--features cuda`)");
             }
-            Device::new_cuda(0)
-                .map_err(|e| anyhow::anyhow!("--device cuda: no usable CUDA device: {e}"))
+            cuda(0).map_err(|e| anyhow::anyhow!("--device cuda: no usable CUDA device: {e}"))
         }
         DeviceChoice::Auto => Ok(if CUDA_BUILT {
-            Device::new_cuda(0).unwrap_or(Device::Cpu)
+            cuda(0).unwrap_or(Device::Cpu)
         } else {
             Device::Cpu
         }),
     }
+}
+
+/// GPU `ordinal` with one stream of its own, which every thread's work goes to (the TUI loads
+/// on one thread and trains on another). With one stream, cudarc's per-allocation events,
+/// which order work across streams, are pure cost — a few microseconds on each of the
+/// thousands of ops a training step launches — so they are turned off.
+fn cuda(ordinal: usize) -> candle_core::Result<Device> {
+    let device = Device::new_cuda_with_stream(ordinal)?;
+    #[cfg(feature = "cuda")]
+    if let Device::Cuda(gpu) = &device {
+        // SAFETY: all work on this device is queued on its one stream, in program order, so
+        // no slice is used or freed on one stream while another still works on it.
+        unsafe { gpu.disable_event_tracking() };
+    }
+    Ok(device)
 }
 
 /// A short name for messages: "cpu" or "cuda:0".

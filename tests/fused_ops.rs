@@ -282,10 +282,12 @@ fn rope_with_the_head_split_matches_split_then_rotate() {
 fn attention_matches_the_composed_softmax_with_grouped_heads_and_a_mask() {
     let device = common::device();
     let dtype = act_dtype(&device);
-    let (b, heads, kv, total, d) = (2, 6, 2, 7, 16);
-    // Queries from the start (training), and the last 3 after a cache of 4; each through the
-    // mask and as plain causal (the GPU's softmax kernels).
-    for (s, offset) in [(total, 0), (3, 4)] {
+    let (b, heads, kv, d) = (2, 6, 2, 16);
+    // Queries from the start (training), and the last 3 after a cache; each through the mask
+    // and as plain causal (the GPU's softmax kernels: rows of 16 keys take their path for
+    // short rows, rows of 7 the general one).
+    let cases = [7, 16].map(|total| [(total, total, 0), (total, 3, total - 3)]);
+    for (total, s, offset) in cases.into_iter().flatten() {
         for kernel in [false, true] {
             let q = randn(&[b, heads, s, d], dtype, &device);
             let k = randn(&[b, kv, total, d], dtype, &device);
@@ -338,11 +340,43 @@ fn attention_matches_the_composed_softmax_with_grouped_heads_and_a_mask() {
 fn swiglu_matches_silu_times_up() {
     let device = common::device();
     let dtype = act_dtype(&device);
-    let gate = (randn(&[3, 5, 24], dtype, &device) * 3.0).unwrap();
-    let up = randn(&[3, 5, 24], dtype, &device);
-    check("swiglu", &[gate, up], fused::swiglu::SwiGlu, |t| {
-        (t[0].silu().unwrap() * &t[1]).unwrap()
-    });
+    // 360 elements go 8 at a time on the GPU, 357 one at a time.
+    for width in [24, 17] {
+        let gate = (randn(&[3, 7, width], dtype, &device) * 3.0).unwrap();
+        let up = randn(&[3, 7, width], dtype, &device);
+        check("swiglu", &[gate, up], fused::swiglu::SwiGlu, |t| {
+            (t[0].silu().unwrap() * &t[1]).unwrap()
+        });
+    }
+}
+
+#[test]
+fn dropout_keeps_the_seeded_mask_and_adds_what_it_keeps() {
+    let device = common::device();
+    let dtype = act_dtype(&device);
+    let (seed, keep) = (11, 0.8f32);
+    // Whole groups of 8 (the GPU's 16-byte path) and a ragged tail.
+    for n in [64, 37] {
+        let x = randn(&[n], dtype, &device);
+        let base = randn(&[n], dtype, &device);
+        let mask: Vec<f32> = (0..n as u64)
+            .map(|i| f32::from(u8::from(fused::kernels::keeps(seed, i, keep))))
+            .collect();
+        let kept = mask.iter().sum::<f32>() / n as f32;
+        assert!((kept - keep).abs() < 0.25, "n {n}: kept {kept}");
+        let mask = Tensor::from_vec(mask, n, &device)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap();
+        let dropped = fused::kernels::drop_inputs(&x, seed, keep).unwrap();
+        assert!(
+            rel_diff(&dropped, &(&x * &mask).unwrap()) == 0.0,
+            "n {n}: dropout"
+        );
+        let added = fused::kernels::add_kept(&base, &x, seed, keep).unwrap();
+        let expected = (&base + (&x * &mask).unwrap()).unwrap();
+        assert!(rel_diff(&added, &expected) < 1e-2, "n {n}: masked add");
+    }
 }
 
 #[test]
@@ -414,4 +448,31 @@ fn bf16_dequantize_matches_the_f32_one_for_every_block_type() {
         let d = rel_diff(&ours, &reference);
         assert!(d < 8e-3, "{dtype:?}: differs by {d}");
     }
+}
+
+#[test]
+fn products_accumulate_into_their_sum_in_both_orientations() {
+    let device = common::device();
+    let dtype = act_dtype(&device);
+    let (rows, k, n) = (19, 40, 24);
+    let f32_of = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
+    let h = randn(&[rows, k], dtype, &device);
+    let m = randn(&[n, k], dtype, &device);
+    let mt = m.t().unwrap().contiguous().unwrap();
+    let product = f32_of(&h).matmul(&f32_of(&mt)).unwrap();
+    // Each call gets a c of its own: the GPU overwrites it.
+    let c = randn(&[rows, n], dtype, &device);
+    let want = (f32_of(&c) + &product).unwrap();
+    let got = fused::low_rank::add_product(c, &h, &m).unwrap();
+    assert!(rel_diff(&got, &want) < tolerance(&device), "c + h·mᵀ");
+    let c = randn(&[rows, n], dtype, &device);
+    let want = (f32_of(&c) + &product).unwrap();
+    let got = fused::low_rank::add_product_nt(c, &h, &mt).unwrap();
+    assert!(rel_diff(&got, &want) < tolerance(&device), "c + h·m");
+    // The adapters' gradient form: α·xᵀ·y straight to f32.
+    let y = randn(&[rows, n], dtype, &device);
+    let got = fused::low_rank::transposed_product_f32(&h, &y, 0.5).unwrap();
+    assert_eq!(got.dtype(), DType::F32);
+    let want = (f32_of(&h).t().unwrap().matmul(&f32_of(&y)).unwrap() * 0.5).unwrap();
+    assert!(rel_diff(&got, &want) < tolerance(&device), "α·xᵀ·y");
 }

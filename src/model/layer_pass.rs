@@ -115,8 +115,10 @@ impl DecoderLayer {
     ) -> Result<Tensor> {
         let a = &self.self_attn;
         let linears = self.linears();
-        let back = |i: usize, x: &Tensor, g: &Tensor| {
-            linears[i].apply_backward_with(&s.projections[i], x, g)
+        // A projection's input gradient, plus a sibling's of the same input (accumulated into
+        // it on the GPU).
+        let back = |i: usize, x: &Tensor, g: &Tensor, acc: Option<Tensor>| {
+            linears[i].apply_backward_with(&s.projections[i], x, g, acc)
         };
         // The fused backwards called here do not read their `out` argument: gy stands in.
         let one = |grads: Vec<Option<Tensor>>| -> Result<Tensor> {
@@ -127,18 +129,18 @@ impl DecoderLayer {
                 .ok_or_else(|| candle_core::Error::msg("a fused backward gave no gradient"))
         };
         // MLP: y = x2 + down(swiglu(gate(h2), up(h2))).
-        let g_hidden = back(6, &s.hidden, gy)?;
+        let g_hidden = back(6, &s.hidden, gy, None)?;
         let mut g = SwiGlu.backward(&[s.gate.clone(), s.up.clone()], gy, &g_hidden)?;
         let g_up = g.pop().flatten();
         let g_gate = g.pop().flatten();
         let (Some(g_gate), Some(g_up)) = (g_gate, g_up) else {
             candle_core::bail!("swiglu gave no gradient");
         };
-        let g_h2 = (back(4, &s.h2, &g_gate)? + back(5, &s.h2, &g_up)?)?;
+        let g_h2 = back(5, &s.h2, &g_up, Some(back(4, &s.h2, &g_gate, None)?))?;
         let norm2 = self.post_attention_layernorm.op();
         let g_x2 = (gy + one(norm2.backward(std::slice::from_ref(&s.x2), gy, &g_h2)?)?)?;
         // Attention: x2 = x + o(attention(rope(q(h1)), rope(k(h1)), v(h1))).
-        let g_merged = back(3, &s.merged, &g_x2)?;
+        let g_merged = back(3, &s.merged, &g_x2, None)?;
         let g_heads = split(&g_merged, a.num_heads)?;
         let qkv = [s.q.clone(), s.k.clone(), s.v.clone()];
         let mut g = s.attention.backward(&qkv, gy, &g_heads)?.into_iter();
@@ -152,7 +154,9 @@ impl DecoderLayer {
         let g_q = rope_op.merge_heads_backward(&g_q)?;
         let g_k = rope_op.merge_heads_backward(&g_k)?;
         let g_v = merge(&g_v)?;
-        let g_h1 = ((back(0, &s.h1, &g_q)? + back(1, &s.h1, &g_k)?)? + back(2, &s.h1, &g_v)?)?;
+        let g_h1 = back(0, &s.h1, &g_q, None)?;
+        let g_h1 = back(1, &s.h1, &g_k, Some(g_h1))?;
+        let g_h1 = back(2, &s.h1, &g_v, Some(g_h1))?;
         let norm1 = self.input_layernorm.op();
         g_x2 + one(norm1.backward(std::slice::from_ref(x), gy, &g_h1)?)?
     }
@@ -235,13 +239,19 @@ impl Linear {
         }
     }
 
-    /// The gradient of `apply_with`'s input from its output's `g`; the adapter's own
-    /// gradients go to the adapter switch.
-    fn apply_backward_with(&self, prepared: &Prepared, x: &Tensor, g: &Tensor) -> Result<Tensor> {
+    /// The gradient of `apply_with`'s input from its output's `g`, plus `acc` (a tensor no one
+    /// else holds); the adapter's own gradients go to the adapter switch.
+    fn apply_backward_with(
+        &self,
+        prepared: &Prepared,
+        x: &Tensor,
+        g: &Tensor,
+        acc: Option<Tensor>,
+    ) -> Result<Tensor> {
         let Some((op, a, b)) = prepared else {
-            return self.base_backward(g);
+            return self.base_backward(g, acc);
         };
-        let grads = op.backward(&[x.clone(), a.clone(), b.clone()], g, g)?;
+        let grads = op.backward_into(&[x.clone(), a.clone(), b.clone()], g, acc)?;
         let mut grads = grads.into_iter();
         let gx = grads.next().flatten();
         let (ga, gb) = (grads.next().flatten(), grads.next().flatten());

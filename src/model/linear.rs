@@ -4,6 +4,7 @@
 //! It is a type of the engine's own so that a LoRA adapter can wrap it without the model code
 //! knowing whether the base is 4-bit or dense.
 
+use super::fused::low_rank::add_product_nt;
 use super::lora::LoraLayer;
 use super::quantized_matmul::quantized_matmul;
 use anyhow::Result;
@@ -27,10 +28,25 @@ impl BaseWeight {
     /// dequantize kernels, which write half the bytes of the f32 ones; the rest, and the
     /// CPU, go through f32.
     pub fn dense(&self, dtype: DType, device: &candle_core::Device) -> candle_core::Result<Tensor> {
+        self.dense_with(dtype, device, None)
+    }
+
+    /// `dense` in `x`'s dtype on `x`'s device, for an activation `x` (which also serves the
+    /// GPU kernel as the tensor a launch needs, so none is made for it).
+    pub fn dense_for(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.dense_with(x.dtype(), x.device(), Some(x))
+    }
+
+    fn dense_with(
+        &self,
+        dtype: DType,
+        device: &candle_core::Device,
+        anchor: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
         match self {
             BaseWeight::Quantized(q) => {
                 if dtype == DType::BF16 && q.device().same_device(device) {
-                    if let Some(w) = super::fused::kernels::dequantize_bf16(q)? {
+                    if let Some(w) = super::fused::kernels::dequantize_bf16(q, anchor)? {
                         return Ok(w);
                     }
                 }
@@ -48,11 +64,22 @@ impl BaseWeight {
     /// The gradient of x Wᵀ's input from its output's `g` (…, out): g W, as one (rows, out)
     /// · (out, in) product (a broadcast matmul would copy W once per batch row).
     pub fn input_grad(&self, g: &Tensor) -> candle_core::Result<Tensor> {
-        let w = self.dense(g.dtype(), g.device())?;
+        self.input_grad_into(g, None)
+    }
+
+    /// `input_grad` plus `acc` when given (a tensor no one else holds; see
+    /// `low_rank::add_product_nt`).
+    pub fn input_grad_into(&self, g: &Tensor, acc: Option<Tensor>) -> candle_core::Result<Tensor> {
+        let w = self.dense_for(g)?;
         let n = g.dim(candle_core::D::Minus1)?;
         let mut dims = g.dims().to_vec();
         *dims.last_mut().expect("g has dims") = w.dim(1)?;
-        g.contiguous()?.reshape(((), n))?.matmul(&w)?.reshape(dims)
+        let g = g.contiguous()?.reshape(((), n))?;
+        let gx = match acc {
+            Some(acc) => add_product_nt(acc.reshape(((), w.dim(1)?))?, &g, &w)?,
+            None => g.matmul(&w)?,
+        };
+        gx.reshape(dims)
     }
 }
 
@@ -149,9 +176,13 @@ impl Linear {
         }
     }
 
-    /// The gradient of `base_forward`'s input from its output's `g`: g W.
-    pub(crate) fn base_backward(&self, g: &Tensor) -> candle_core::Result<Tensor> {
-        self.weight.input_grad(g)
+    /// The gradient of `base_forward`'s input from its output's `g`: g W, plus `acc`.
+    pub(crate) fn base_backward(
+        &self,
+        g: &Tensor,
+        acc: Option<Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        self.weight.input_grad_into(g, acc)
     }
 
     /// y = x Wᵀ for x of shape (…, in_features), differentiable with respect to x.

@@ -15,6 +15,42 @@ __device__ __forceinline__ bf16 store(float f) {
     return (bf16)(u >> 16);
 }
 
+// Elementwise kernels take 8 elements a thread: one 16-byte access each when the pointers
+// allow it and n is a multiple of 8, element by element otherwise.
+__device__ __forceinline__ bool aligned16(const void* p) { return ((u64)p & 15) == 0; }
+
+__device__ __forceinline__ void load_group(const bf16* p, u64 g, u64 n, bool vec, float* f) {
+    if (vec) {
+        const uint4 u = ((const uint4*)p)[g];
+        const unsigned w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            f[2 * k] = __uint_as_float(w[k] << 16);
+            f[2 * k + 1] = __uint_as_float(w[k] & 0xffff0000u);
+        }
+        return;
+    }
+#pragma unroll
+    for (int l = 0; l < 8; l++) f[l] = g * 8 + l < n ? load(p[g * 8 + l]) : 0.f;
+}
+
+__device__ __forceinline__ void store_group(bf16* p, u64 g, u64 n, bool vec, const float* f) {
+    if (vec) {
+        unsigned w[4];
+#pragma unroll
+        for (int k = 0; k < 4; k++)
+            w[k] = (unsigned)store(f[2 * k]) | ((unsigned)store(f[2 * k + 1]) << 16);
+        ((uint4*)p)[g] = make_uint4(w[0], w[1], w[2], w[3]);
+        return;
+    }
+#pragma unroll
+    for (int l = 0; l < 8; l++)
+        if (g * 8 + l < n) p[g * 8 + l] = store(f[l]);
+}
+
+#define FOR_EACH_GROUP(g, n) \
+    for (u64 g = blockIdx.x * (u64)blockDim.x + threadIdx.x; g * 8 < (n); g += (u64)gridDim.x * blockDim.x)
+
 // Every thread of the block gets the total; blockDim.x is a multiple of 32.
 __device__ float block_sum(float v) {
     __shared__ float part[32];
@@ -67,28 +103,37 @@ __device__ __forceinline__ bool kept(u64 bits, int lane, unsigned threshold) {
     return ((bits >> (16 * lane)) & 0xffffu) < threshold;
 }
 
-// A thread per group of 4 elements: y = x where kept, else 0 (no rescale).
-extern "C" __global__ void dropout_bf16(const bf16* x, bf16* y, u64 n, u64 seed, unsigned threshold) {
-    for (u64 g = blockIdx.x * (u64)blockDim.x + threadIdx.x; g * 4 < n; g += (u64)gridDim.x * blockDim.x) {
-        const u64 bits = dropout_bits(seed, g);
+// Zeroes what dropout drops in a group of 8 elements (two groups of dropout bits).
+__device__ __forceinline__ void drop_group(u64 seed, u64 g, unsigned threshold, float* f) {
+    const u64 bits[2] = {dropout_bits(seed, 2 * g), dropout_bits(seed, 2 * g + 1)};
 #pragma unroll
-        for (int l = 0; l < 4; l++) {
-            const u64 i = g * 4 + l;
-            if (i < n) y[i] = kept(bits, l, threshold) ? x[i] : (bf16)0;
-        }
+    for (int l = 0; l < 8; l++)
+        if (!kept(bits[l / 4], l % 4, threshold)) f[l] = 0.f;
+}
+
+// y = x where kept, else 0 (no rescale).
+extern "C" __global__ void dropout_bf16(const bf16* x, bf16* y, u64 n, u64 seed, unsigned threshold) {
+    const bool vec = aligned16(x) && aligned16(y) && n % 8 == 0;
+    FOR_EACH_GROUP(g, n) {
+        float f[8];
+        load_group(x, g, n, vec, f);
+        drop_group(seed, g, threshold, f);
+        store_group(y, g, n, vec, f);
     }
 }
 
 // out = base + dropout(t), the mask drawn as dropout_bf16 draws it (no rescale).
 extern "C" __global__ void dropout_add_bf16(const bf16* base, const bf16* t, bf16* out, u64 n,
                                             u64 seed, unsigned threshold) {
-    for (u64 g = blockIdx.x * (u64)blockDim.x + threadIdx.x; g * 4 < n; g += (u64)gridDim.x * blockDim.x) {
-        const u64 bits = dropout_bits(seed, g);
+    const bool vec = aligned16(base) && aligned16(t) && aligned16(out) && n % 8 == 0;
+    FOR_EACH_GROUP(g, n) {
+        float f[8], b[8];
+        load_group(t, g, n, vec, f);
+        drop_group(seed, g, threshold, f);
+        load_group(base, g, n, vec, b);
 #pragma unroll
-        for (int l = 0; l < 4; l++) {
-            const u64 i = g * 4 + l;
-            if (i < n) out[i] = kept(bits, l, threshold) ? store(load(base[i]) + load(t[i])) : base[i];
-        }
+        for (int l = 0; l < 8; l++) f[l] += b[l];
+        store_group(out, g, n, vec, f);
     }
 }
 
@@ -115,6 +160,44 @@ __device__ void warp_softmax_stats(const bf16* in, int limit, float scale, float
     *inv_out = 1.f / warp_sum(sum);
 }
 
+// Rows of at most SHORT_ROW columns, a multiple of 8, sit in registers: lane l holds columns
+// 8l..8l+7 (one 16-byte load), so the row is read from memory once.
+#define SHORT_ROW 256
+
+__device__ __forceinline__ bool short_rows(int cols, const void* a, const void* b, const void* c) {
+    return cols <= SHORT_ROW && cols % 8 == 0 && aligned16(a) && aligned16(b) && aligned16(c);
+}
+
+// Lane's 8 columns of `row`: scale·x where j < limit, −∞ elsewhere; `raw` gets x (0 past cols).
+__device__ __forceinline__ void short_row(const bf16* x, u64 row, int cols, int limit, float scale,
+                                          float* scaled, float* raw) {
+    const int lane = threadIdx.x & 31;
+    const bool has = lane * 8 < cols;
+    if (has) load_group(x, row * (cols / 8) + lane, 0, true, raw);
+#pragma unroll
+    for (int l = 0; l < 8; l++) {
+        if (!has) raw[l] = 0.f;
+        scaled[l] = has && lane * 8 + l < limit ? raw[l] * scale : -INFINITY;
+    }
+}
+
+// Probabilities of a short row from its scaled scores (−∞ where masked), in place.
+__device__ __forceinline__ void short_softmax(float* v) {
+    float m = -INFINITY;
+#pragma unroll
+    for (int l = 0; l < 8; l++) m = fmaxf(m, v[l]);
+    m = warp_max(m);
+    float sum = 0.f;
+#pragma unroll
+    for (int l = 0; l < 8; l++) {
+        v[l] = v[l] == -INFINITY ? 0.f : expf(v[l] - m);
+        sum += v[l];
+    }
+    const float inv = 1.f / warp_sum(sum);
+#pragma unroll
+    for (int l = 0; l < 8; l++) v[l] *= inv;
+}
+
 // Causal softmax of scale·s over each row of a (…, q_len, cols) score block: query q sees keys
 // j ≤ q + offset; the others get probability 0. A warp per row (rows are short: one block
 // per row spent its time synchronising).
@@ -123,9 +206,16 @@ extern "C" __global__ void causal_softmax_bf16(const bf16* s, bf16* p, int rows,
     const u64 row = blockIdx.x * (u64)(blockDim.x >> 5) + (threadIdx.x >> 5);
     if (row >= (u64)rows) return;
     const int lane = threadIdx.x & 31;
+    const int limit = min(cols, (int)(row % q_len) + offset + 1);
+    if (short_rows(cols, s, p, p)) {
+        float v[8], raw[8];
+        short_row(s, row, cols, limit, scale, v, raw);
+        short_softmax(v);
+        if (lane * 8 < cols) store_group(p, row * (cols / 8) + lane, 0, true, v);
+        return;
+    }
     const bf16* in = s + row * cols;
     bf16* out = p + row * cols;
-    const int limit = min(cols, (int)(row % q_len) + offset + 1);
     float m, inv;
     warp_softmax_stats(in, limit, scale, &m, &inv);
     for (int j = lane; j < cols; j += 32)
@@ -139,10 +229,24 @@ extern "C" __global__ void causal_softmax_bwd_bf16(const bf16* s, const bf16* dp
     const u64 row = blockIdx.x * (u64)(blockDim.x >> 5) + (threadIdx.x >> 5);
     if (row >= (u64)rows) return;
     const int lane = threadIdx.x & 31;
+    const int limit = min(cols, (int)(row % q_len) + offset + 1);
+    if (short_rows(cols, s, dp, ds)) {
+        float pv[8], raw[8], dv[8], unused[8];
+        short_row(s, row, cols, limit, scale, pv, raw);
+        short_softmax(pv);
+        short_row(dp, row, cols, cols, 1.f, unused, dv);
+        float dot = 0.f;
+#pragma unroll
+        for (int l = 0; l < 8; l++) dot += pv[l] * dv[l];
+        dot = warp_sum(dot);
+#pragma unroll
+        for (int l = 0; l < 8; l++) pv[l] = pv[l] * (dv[l] - dot) * scale;
+        if (lane * 8 < cols) store_group(ds, row * (cols / 8) + lane, 0, true, pv);
+        return;
+    }
     const bf16* in = s + row * cols;
     const bf16* d = dp + row * cols;
     bf16* out = ds + row * cols;
-    const int limit = min(cols, (int)(row % q_len) + offset + 1);
     float m, inv;
     warp_softmax_stats(in, limit, scale, &m, &inv);
     float dot = 0.f;
@@ -197,20 +301,35 @@ extern "C" __global__ void rms_norm_bwd_bf16(const bf16* x, const bf16* g, const
 
 // y = silu(a) · b.
 extern "C" __global__ void swiglu_bf16(const bf16* a, const bf16* b, bf16* y, u64 n) {
-    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
-        const float av = load(a[i]);
-        y[i] = store(av / (1.f + expf(-av)) * load(b[i]));
+    const bool vec = aligned16(a) && aligned16(b) && aligned16(y) && n % 8 == 0;
+    FOR_EACH_GROUP(g, n) {
+        float av[8], bv[8];
+        load_group(a, g, n, vec, av);
+        load_group(b, g, n, vec, bv);
+#pragma unroll
+        for (int l = 0; l < 8; l++) av[l] = av[l] / (1.f + expf(-av[l])) * bv[l];
+        store_group(y, g, n, vec, av);
     }
 }
 
 // The gradients of silu(a)·b: out[0..n) = g·b·σ(a)(1 + a(1 − σ(a))), out[n..2n) = g·silu(a).
 extern "C" __global__ void swiglu_bwd_bf16(const bf16* a, const bf16* b, const bf16* g, bf16* out,
                                            u64 n) {
-    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
-        const float av = load(a[i]), gv = load(g[i]);
-        const float sig = 1.f / (1.f + expf(-av));
-        out[i] = store(gv * load(b[i]) * sig * (1.f + av * (1.f - sig)));
-        out[n + i] = store(gv * av * sig);
+    const bool vec = aligned16(a) && aligned16(b) && aligned16(g) && aligned16(out) && n % 8 == 0;
+    FOR_EACH_GROUP(e, n) {
+        float av[8], bv[8], gv[8];
+        load_group(a, e, n, vec, av);
+        load_group(b, e, n, vec, bv);
+        load_group(g, e, n, vec, gv);
+#pragma unroll
+        for (int l = 0; l < 8; l++) {
+            const float sig = 1.f / (1.f + expf(-av[l]));
+            const float da = gv[l] * bv[l] * sig * (1.f + av[l] * (1.f - sig));
+            bv[l] = gv[l] * av[l] * sig;
+            av[l] = da;
+        }
+        store_group(out, e, n, vec, av);
+        store_group(out + n, e, n, vec, bv);
     }
 }
 
@@ -221,39 +340,52 @@ __device__ __forceinline__ float half_at(const unsigned char* p) {
     return f;
 }
 
-// GGUF blocks of 32 weights to bf16, one thread per block (ggml's layouts: d and m are f16;
-// a 4-bit block has element j < 16 in the low nibble of byte j, j ≥ 16 in the high nibble of
-// byte j − 16). `blocks` is the quantized tensor's device pointer; `anchor` is unused.
+// GGUF blocks of 32 weights to bf16 (ggml's layouts: d and m are f16; a 4-bit block has
+// element j < 16 in the low nibble of byte j, j ≥ 16 in the high nibble of byte j − 16).
+// A thread per quarter block: for 4-bit blocks elements 4p..4p+3 and 16+4p..16+4p+3, for
+// 8-bit ones 8p..8p+7. `blocks` is the quantized tensor's device pointer; `anchor` is unused.
+__device__ __forceinline__ void store4(bf16* o, const float* f) {
+    *(uint2*)o = make_uint2((unsigned)store(f[0]) | ((unsigned)store(f[1]) << 16),
+                            (unsigned)store(f[2]) | ((unsigned)store(f[3]) << 16));
+}
+
+// One quarter of a 4-bit block whose nibbles start at byte `qs`: value = d·q + m.
+__device__ __forceinline__ void dequantize_nibbles(const unsigned char* qs, float d, float m,
+                                                   bf16* o, int part) {
+    float lo[4], hi[4];
+#pragma unroll
+    for (int l = 0; l < 4; l++) {
+        const unsigned char q = qs[4 * part + l];
+        lo[l] = d * (float)(q & 15) + m;
+        hi[l] = d * (float)(q >> 4) + m;
+    }
+    store4(o + 4 * part, lo);
+    store4(o + 16 + 4 * part, hi);
+}
+
 extern "C" __global__ void dequantize_q4_1_bf16(const bf16* anchor, bf16* out, u64 blocks, u64 n) {
-    for (u64 b = blockIdx.x * (u64)blockDim.x + threadIdx.x; b < n; b += (u64)gridDim.x * blockDim.x) {
-        const unsigned char* p = (const unsigned char*)blocks + b * 20;
-        const float d = half_at(p), m = half_at(p + 2);
-        bf16* o = out + b * 32;
-        for (int j = 0; j < 16; j++) {
-            o[j] = store(d * (float)(p[4 + j] & 15) + m);
-            o[j + 16] = store(d * (float)(p[4 + j] >> 4) + m);
-        }
+    for (u64 t = blockIdx.x * (u64)blockDim.x + threadIdx.x; t < n * 4; t += (u64)gridDim.x * blockDim.x) {
+        const unsigned char* p = (const unsigned char*)blocks + (t / 4) * 20;
+        dequantize_nibbles(p + 4, half_at(p), half_at(p + 2), out + (t / 4) * 32, t % 4);
     }
 }
 
 extern "C" __global__ void dequantize_q4_0_bf16(const bf16* anchor, bf16* out, u64 blocks, u64 n) {
-    for (u64 b = blockIdx.x * (u64)blockDim.x + threadIdx.x; b < n; b += (u64)gridDim.x * blockDim.x) {
-        const unsigned char* p = (const unsigned char*)blocks + b * 18;
+    for (u64 t = blockIdx.x * (u64)blockDim.x + threadIdx.x; t < n * 4; t += (u64)gridDim.x * blockDim.x) {
+        const unsigned char* p = (const unsigned char*)blocks + (t / 4) * 18;
         const float d = half_at(p);
-        bf16* o = out + b * 32;
-        for (int j = 0; j < 16; j++) {
-            o[j] = store(d * (float)((int)(p[2 + j] & 15) - 8));
-            o[j + 16] = store(d * (float)((int)(p[2 + j] >> 4) - 8));
-        }
+        dequantize_nibbles(p + 2, d, -8.f * d, out + (t / 4) * 32, t % 4);
     }
 }
 
 extern "C" __global__ void dequantize_q8_0_bf16(const bf16* anchor, bf16* out, u64 blocks, u64 n) {
-    for (u64 b = blockIdx.x * (u64)blockDim.x + threadIdx.x; b < n; b += (u64)gridDim.x * blockDim.x) {
-        const unsigned char* p = (const unsigned char*)blocks + b * 34;
+    for (u64 t = blockIdx.x * (u64)blockDim.x + threadIdx.x; t < n * 4; t += (u64)gridDim.x * blockDim.x) {
+        const unsigned char* p = (const unsigned char*)blocks + (t / 4) * 34;
         const float d = half_at(p);
-        bf16* o = out + b * 32;
-        for (int j = 0; j < 32; j++) o[j] = store(d * (float)(signed char)p[2 + j]);
+        float f[8];
+#pragma unroll
+        for (int l = 0; l < 8; l++) f[l] = d * (float)(signed char)p[2 + 8 * (t % 4) + l];
+        store_group(out + (t / 4) * 32, t % 4, 32, true, f);
     }
 }
 

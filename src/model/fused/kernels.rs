@@ -72,7 +72,7 @@ impl Kernel {
         })
     }
 
-    /// Grid-stride over `n` elements.
+    /// A grid-stride loop over `n` items (elements, or groups of them: the kernel says).
     pub fn elementwise(
         name: &'static str,
         n: usize,
@@ -88,6 +88,12 @@ impl Kernel {
             threads: THREADS,
             args,
         }
+    }
+
+    /// Runs with `anchor` as its one input, which the kernel does not read (it reaches its
+    /// data through a pointer argument): no contiguous copy is made of it.
+    pub fn run_unread(self, anchor: &Tensor) -> Result<Tensor> {
+        anchor.apply_op1_no_bwd(&Node(self))
     }
 
     /// Runs on `inputs` (one to three, made contiguous) and returns the output.
@@ -120,9 +126,8 @@ impl Kernel {
         let stream = dev.cuda_stream();
         let mut pointers = Vec::with_capacity(inputs.len() + 1);
         for (storage, layout) in inputs {
-            let Some((start, _)) = layout.contiguous_offsets() else {
-                candle_core::bail!("{}: an input is not contiguous", self.name);
-            };
+            // `run` made the inputs it passes contiguous; `run_unread`'s is not read.
+            let start = layout.start_offset();
             let base = match storage.dtype() {
                 DType::BF16 => storage.as_cuda_slice::<half::bf16>()?.device_ptr(&stream).0,
                 DType::F32 => storage.as_cuda_slice::<f32>()?.device_ptr(&stream).0,
@@ -230,7 +235,7 @@ pub fn drop_inputs(x: &Tensor, seed: u64, keep: f32) -> Result<Tensor> {
     if usable(x) {
         let args = dropout_args(n, seed, keep);
         let out = (x.shape(), x.dtype());
-        return Kernel::elementwise("dropout_bf16", n.div_ceil(4), out, args).run(&[x]);
+        return Kernel::elementwise("dropout_bf16", n.div_ceil(8), out, args).run(&[x]);
     }
     x * mask_like(x, seed, keep)?
 }
@@ -241,7 +246,7 @@ pub fn add_kept(base: &Tensor, t: &Tensor, seed: u64, keep: f32) -> Result<Tenso
     if usable(base) && t.dtype() == base.dtype() {
         let args = dropout_args(n, seed, keep);
         let out = (base.shape(), base.dtype());
-        return Kernel::elementwise("dropout_add_bf16", n.div_ceil(4), out, args).run(&[base, t]);
+        return Kernel::elementwise("dropout_add_bf16", n.div_ceil(8), out, args).run(&[base, t]);
     }
     base + drop_inputs(t, seed, keep)?
 }
@@ -249,7 +254,12 @@ pub fn add_kept(base: &Tensor, t: &Tensor, seed: u64, keep: f32) -> Result<Tenso
 /// A quantized weight on the GPU as a bf16 matrix of its shape, dequantized straight from
 /// its blocks (candle's kernels go through f16 or f32 first); None for a CPU weight, a CPU
 /// build, or a block type without a kernel here.
-pub fn dequantize_bf16(q: &candle_core::quantized::QTensor) -> Result<Option<Tensor>> {
+/// `anchor`, any tensor on that GPU, is the input a launch needs (the kernel reads nothing of
+/// it); without one a 1-element tensor is made.
+pub fn dequantize_bf16(
+    q: &candle_core::quantized::QTensor,
+    anchor: Option<&Tensor>,
+) -> Result<Option<Tensor>> {
     use candle_core::quantized::GgmlDType;
     let name = match q.dtype() {
         GgmlDType::Q4_0 => "dequantize_q4_0_bf16",
@@ -263,10 +273,11 @@ pub fn dequantize_bf16(q: &candle_core::quantized::QTensor) -> Result<Option<Ten
     }
     let blocks = q.shape().elem_count() / 32;
     let pointer = q.device_ptr()? as u64;
-    // The kernel reads the blocks through `pointer`; a launch needs one tensor input for its
-    // device, which the kernel ignores.
-    let anchor = Tensor::zeros(1, DType::BF16, &device)?;
+    let anchor = match anchor {
+        Some(a) if a.device().same_device(&device) => a.clone(),
+        _ => Tensor::zeros(1, DType::BF16, &device)?,
+    };
     let args = vec![Arg::U64(pointer), Arg::U64(blocks as u64)];
-    let kernel = Kernel::elementwise(name, blocks, (q.shape(), DType::BF16), args);
-    Ok(Some(kernel.run(&[&anchor])?))
+    let kernel = Kernel::elementwise(name, blocks * 4, (q.shape(), DType::BF16), args);
+    Ok(Some(kernel.run_unread(&anchor)?))
 }

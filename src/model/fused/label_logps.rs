@@ -114,7 +114,7 @@ impl HeadLabelLogps {
 
     /// The head as a dense matrix in the hidden states' dtype, and the rows per chunk.
     fn setup(&self, hidden: &Tensor) -> Result<(Tensor, usize)> {
-        let w = self.head.dense(hidden.dtype(), hidden.device())?;
+        let w = self.head.dense_for(hidden)?;
         let rows = (self.chunk_logits / w.dim(0)?.max(1)).max(1);
         Ok((w, rows))
     }

@@ -6,7 +6,7 @@
 //! the update is accumulated into the base product in place.
 
 use super::kernels::{add_kept, drop_inputs};
-use super::low_rank::add_product;
+use super::low_rank::{add_product, add_product_nt, transposed_product_f32};
 use super::Fused;
 use crate::model::linear::BaseWeight;
 use candle_core::{DType, Result, Tensor};
@@ -48,12 +48,12 @@ impl LoraLinear {
         }
     }
 
-    /// The base weight as a dense (out, in) matrix in `dtype`.
-    fn dense(&self, dtype: DType, device: &candle_core::Device) -> Result<Tensor> {
-        if let Some(w) = self.dense.get().filter(|w| w.dtype() == dtype) {
+    /// The base weight as a dense (out, in) matrix in the dtype of the activation `x`.
+    fn dense(&self, x: &Tensor) -> Result<Tensor> {
+        if let Some(w) = self.dense.get().filter(|w| w.dtype() == x.dtype()) {
             return Ok(w.clone());
         }
-        let w = self.weight.dense(dtype, device)?;
+        let w = self.weight.dense_for(x)?;
         Ok(self.dense.get_or_init(|| w).clone())
     }
 
@@ -98,19 +98,32 @@ impl Fused for LoraLinear {
         let x = x.reshape(((), k))?;
         let (a, b) = self.factors(a, b, dtype)?;
         let (_, h) = self.down(&x, &a)?;
-        let w = self.dense(dtype, x.device())?;
+        let w = self.dense(&x)?;
         let y = add_product(x.matmul(&w.t()?)?, &h, &b)?;
         *dims.last_mut().expect("x has dims") = w.dim(0)?;
         y.reshape(dims)
     }
 
-    /// With h = kept·Aᵀ and gh = g·(σB): dB = σ·gᵀh, dA = ghᵀ·kept,
-    /// dx = g·W + mask ⊙ (gh·A).
     fn backward(
         &self,
         args: &[Tensor],
         _out: &Tensor,
         grad: &Tensor,
+    ) -> Result<Vec<Option<Tensor>>> {
+        self.backward_into(args, grad, None)
+    }
+}
+
+impl LoraLinear {
+    /// The gradients of x, A and B from the output's `grad`, x's plus `acc` when given (a
+    /// sibling projection's gradient of the same input, which no one else holds: on the GPU
+    /// x's is accumulated into it). With h = kept·Aᵀ and gh = g·(σB): dB = σ·gᵀh,
+    /// dA = ghᵀ·kept, dx = g·W + mask ⊙ (gh·A).
+    pub fn backward_into(
+        &self,
+        args: &[Tensor],
+        grad: &Tensor,
+        acc: Option<Tensor>,
     ) -> Result<Vec<Option<Tensor>>> {
         let (x, a, b) = (&args[0], &args[1], &args[2]);
         let dtype = x.dtype();
@@ -119,10 +132,14 @@ impl Fused for LoraLinear {
         let g = grad.contiguous()?.reshape(((), n))?;
         let (a, b) = self.factors(a, b, dtype)?;
         let (kept, h) = self.down(&x.reshape(((), k))?, &a)?;
-        let grad_b = (g.t()?.matmul(&h)?.to_dtype(DType::F32)? * self.factor())?;
+        let grad_b = transposed_product_f32(&g, &h, self.factor())?;
         let gh = g.matmul(&b)?;
-        let grad_a = gh.t()?.matmul(&kept)?.to_dtype(DType::F32)?;
-        let gx = g.matmul(&self.dense(dtype, x.device())?)?;
+        let grad_a = transposed_product_f32(&gh, &kept, 1.0)?;
+        let w = self.dense(&g)?;
+        let gx = match acc {
+            Some(acc) => add_product_nt(acc.reshape(((), k))?, &g, &w)?,
+            None => g.matmul(&w)?,
+        };
         let gx_lora = gh.matmul(&a)?;
         let grad_x = match &self.dropout {
             Some(d) => add_kept(&gx, &gx_lora, d.seed, d.keep)?,

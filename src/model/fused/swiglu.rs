@@ -17,8 +17,13 @@ impl Fused for SwiGlu {
         if kernels::usable(gate) && up.dtype() == gate.dtype() {
             let n = gate.elem_count();
             let out = (gate.shape(), gate.dtype());
-            return Kernel::elementwise("swiglu_bf16", n, out, vec![Arg::U64(n as u64)])
-                .run(&[gate, up]);
+            return Kernel::elementwise(
+                "swiglu_bf16",
+                n.div_ceil(8),
+                out,
+                vec![Arg::U64(n as u64)],
+            )
+            .run(&[gate, up]);
         }
         gate.silu()? * up
     }
@@ -37,7 +42,7 @@ impl Fused for SwiGlu {
             dims.insert(0, 2);
             let both = Kernel::elementwise(
                 "swiglu_bwd_bf16",
-                n,
+                n.div_ceil(8),
                 (dims, gate.dtype()),
                 vec![Arg::U64(n as u64)],
             )
