@@ -29,9 +29,9 @@ fn grouped(x: &Tensor, kv: usize) -> Result<Tensor> {
 }
 
 impl Attention {
-    /// The causal offset when the kernels can take these scores.
-    fn kernel_offset(&self, scores: &Tensor) -> Option<usize> {
-        self.causal_offset.filter(|_| kernels::usable(scores))
+    /// The causal offset when the kernels can take the scores of these queries.
+    fn kernel_offset(&self, q: &Tensor) -> Option<usize> {
+        self.causal_offset.filter(|_| kernels::usable(q))
     }
 
     /// Scores (…, rows of `seq` queries, total) → probabilities, one kernel launch (or its
@@ -65,9 +65,11 @@ impl Attention {
 
     /// Probabilities in q's dtype, (b, kv, groups·seq, total), from grouped q.
     fn probs_like_q(&self, q: &Tensor, k: &Tensor, seq: usize) -> Result<Tensor> {
-        let scores = q.matmul(&k.t()?)?;
-        match self.kernel_offset(&scores) {
-            Some(offset) => self.softmax_kernel("causal_softmax_bf16", &[&scores], seq, offset),
+        match self.kernel_offset(q) {
+            Some(offset) => {
+                let scores = q.matmul(&k.t()?)?;
+                self.softmax_kernel("causal_softmax_bf16", &[&scores], seq, offset)
+            }
             None => self.probs(q, k, seq)?.to_dtype(q.dtype()),
         }
     }
@@ -115,9 +117,9 @@ impl Fused for Attention {
         let grad_v;
         let qg = grouped(q, kv)?;
         let g = grouped(grad, kv)?;
-        let scores = qg.matmul(&k.t()?)?;
-        let ds = match self.kernel_offset(&scores) {
+        let ds = match self.kernel_offset(&qg) {
             Some(offset) => {
+                let scores = qg.matmul(&k.t()?)?;
                 let p = self.softmax_kernel("causal_softmax_bf16", &[&scores], seq, offset)?;
                 grad_v = p.t()?.matmul(&g)?;
                 let dp = g.matmul(&v.t()?)?;

@@ -31,6 +31,8 @@ pub struct Kernel {
     blocks: (u32, u32),
     threads: u32,
     args: Vec<Arg>,
+    /// The one input is only the launch's anchor (see `run_unread`).
+    unread: bool,
 }
 
 /// Whether the kernels can run on `t`: a CUDA build, a CUDA tensor, bf16.
@@ -69,6 +71,7 @@ impl Kernel {
             blocks: (extent(blocks.0)?, extent(blocks.1)?),
             threads,
             args,
+            unread: false,
         })
     }
 
@@ -87,13 +90,17 @@ impl Kernel {
             blocks: (blocks, 1),
             threads: THREADS,
             args,
+            unread: false,
         }
     }
 
     /// Runs with `anchor` as its one input, which the kernel does not read (it reaches its
     /// data through a pointer argument): no contiguous copy is made of it.
     pub fn run_unread(self, anchor: &Tensor) -> Result<Tensor> {
-        anchor.apply_op1_no_bwd(&Node(self))
+        anchor.apply_op1_no_bwd(&Node(Self {
+            unread: true,
+            ..self
+        }))
     }
 
     /// Runs on `inputs` (one to three, made contiguous) and returns the output.
@@ -126,7 +133,9 @@ impl Kernel {
         let stream = dev.cuda_stream();
         let mut pointers = Vec::with_capacity(inputs.len() + 1);
         for (storage, layout) in inputs {
-            // `run` made the inputs it passes contiguous; `run_unread`'s is not read.
+            if !self.unread && !layout.is_contiguous() {
+                candle_core::bail!("{}: an input is not contiguous", self.name);
+            }
             let start = layout.start_offset();
             let base = match storage.dtype() {
                 DType::BF16 => storage.as_cuda_slice::<half::bf16>()?.device_ptr(&stream).0,

@@ -50,25 +50,26 @@ impl LoraLinear {
 
     /// The base weight as a dense (out, in) matrix in the dtype of the activation `x`.
     fn dense(&self, x: &Tensor) -> Result<Tensor> {
-        if let Some(w) = self.dense.get().filter(|w| w.dtype() == x.dtype()) {
-            return Ok(w.clone());
-        }
-        let w = self.weight.dense_for(x)?;
-        Ok(self.dense.get_or_init(|| w).clone())
+        cached(
+            &self.dense,
+            |w| w.dtype() == x.dtype(),
+            || self.weight.dense_for(x),
+        )
     }
 
     /// A and σ·B in `dtype`.
     fn factors(&self, a: &Tensor, b: &Tensor, dtype: DType) -> Result<(Tensor, Tensor)> {
-        if let Some(f) = self.factors.get().filter(|(a, _)| a.dtype() == dtype) {
-            return Ok(f.clone());
-        }
-        let f = (a.to_dtype(dtype)?, (b * self.factor())?.to_dtype(dtype)?);
-        Ok(self.factors.get_or_init(|| f).clone())
+        cached(
+            &self.factors,
+            |(a, _)| a.dtype() == dtype,
+            || Ok((a.to_dtype(dtype)?, (b * self.factor())?.to_dtype(dtype)?)),
+        )
     }
 
-    /// dropout(x) (no rescale) and its product with Aᵀ, for x as rows (rows, in).
+    /// dropout(x) (no rescale) and its product with Aᵀ, for x as rows (rows, in). The cached
+    /// pair is the forward's: the op serves one pass, so the backward's x is the forward's.
     fn down(&self, x: &Tensor, a: &Tensor) -> Result<(Tensor, Tensor)> {
-        if let Some(d) = self.down.get() {
+        if let Some(d) = self.down.get().filter(|(kept, _)| kept.dims() == x.dims()) {
             return Ok(d.clone());
         }
         let kept = match &self.dropout {
@@ -76,13 +77,29 @@ impl LoraLinear {
             None => x.clone(),
         };
         let h = kept.matmul(&a.t()?)?;
-        Ok(self.down.get_or_init(|| (kept, h)).clone())
+        let _ = self.down.set((kept.clone(), h.clone()));
+        Ok((kept, h))
     }
 
     /// The adapter's whole factor: scale, and 1/keep for inverted dropout.
     fn factor(&self) -> f64 {
         self.scale / self.dropout.map_or(1.0, |d| f64::from(d.keep))
     }
+}
+
+/// The value in `cell` when `fits` it, else a fresh one from `make` (kept when the cell is
+/// empty; one that does not fit is returned, never swapped for the cached one).
+fn cached<T: Clone>(
+    cell: &OnceLock<T>,
+    fits: impl Fn(&T) -> bool,
+    make: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    if let Some(v) = cell.get().filter(|v| fits(v)) {
+        return Ok(v.clone());
+    }
+    let v = make()?;
+    let _ = cell.set(v.clone());
+    Ok(v)
 }
 
 impl Fused for LoraLinear {

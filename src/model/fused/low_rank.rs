@@ -16,7 +16,10 @@ pub fn add_product_nt(c: Tensor, h: &Tensor, m: &Tensor) -> Result<Tensor> {
 }
 
 fn add(c: Tensor, h: &Tensor, m: &Tensor, transposed: bool) -> Result<Tensor> {
+    // In place only off the autograd graph: a tracked c would keep the op that made it, and
+    // its gradient would miss the added product.
     let in_place = super::kernels::usable(&c)
+        && !c.track_op()
         && h.dtype() == c.dtype()
         && m.dtype() == c.dtype()
         && c.is_contiguous()
