@@ -467,7 +467,7 @@ fn products_accumulate_into_their_sum_in_both_orientations() {
     assert!(rel_diff(&got, &want) < tolerance(&device), "c + h·mᵀ");
     let c = randn(&[rows, n], dtype, &device);
     let want = (f32_of(&c) + &product).unwrap();
-    let got = fused::low_rank::add_product_nt(c, &h, &mt).unwrap();
+    let got = fused::low_rank::product_plus(&h, &mt, Some(c)).unwrap();
     assert!(rel_diff(&got, &want) < tolerance(&device), "c + h·m");
     // The adapters' gradient form: α·xᵀ·y straight to f32.
     let y = randn(&[rows, n], dtype, &device);

@@ -4,7 +4,7 @@
 //! It is a type of the engine's own so that a LoRA adapter can wrap it without the model code
 //! knowing whether the base is 4-bit or dense.
 
-use super::fused::low_rank::add_product_nt;
+use super::fused::low_rank::product_plus;
 use super::lora::LoraLayer;
 use super::quantized_matmul::quantized_matmul;
 use anyhow::Result;
@@ -68,18 +68,14 @@ impl BaseWeight {
     }
 
     /// `input_grad` plus `acc` when given (a tensor no one else holds; see
-    /// `low_rank::add_product_nt`).
+    /// `low_rank::product_plus`).
     pub fn input_grad_into(&self, g: &Tensor, acc: Option<Tensor>) -> candle_core::Result<Tensor> {
         let w = self.dense_for(g)?;
         let n = g.dim(candle_core::D::Minus1)?;
         let mut dims = g.dims().to_vec();
         *dims.last_mut().expect("g has dims") = w.dim(1)?;
         let g = g.contiguous()?.reshape(((), n))?;
-        let gx = match acc {
-            Some(acc) => add_product_nt(acc.reshape(((), w.dim(1)?))?, &g, &w)?,
-            None => g.matmul(&w)?,
-        };
-        gx.reshape(dims)
+        product_plus(&g, &w, acc)?.reshape(dims)
     }
 }
 

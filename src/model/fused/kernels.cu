@@ -51,29 +51,37 @@ __device__ __forceinline__ void store_group(bf16* p, u64 g, u64 n, bool vec, con
 #define FOR_EACH_GROUP(g, n) \
     for (u64 g = blockIdx.x * (u64)blockDim.x + threadIdx.x; g * 8 < (n); g += (u64)gridDim.x * blockDim.x)
 
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
 // Every thread of the block gets the total; blockDim.x is a multiple of 32.
 __device__ float block_sum(float v) {
     __shared__ float part[32];
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    v = warp_sum(v);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     __syncthreads();
     if (lane == 0) part[warp] = v;
     __syncthreads();
     v = lane < warps ? part[lane] : 0.f;
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
+    return warp_sum(v);
 }
 
 __device__ float block_max(float v) {
     __shared__ float part[32];
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    v = warp_max(v);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     __syncthreads();
     if (lane == 0) part[warp] = v;
     __syncthreads();
     v = lane < warps ? part[lane] : -INFINITY;
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
+    return warp_max(v);
 }
 
 // The max of scale·x over a row's first `limit` entries, and 1 / Σ exp(scale·x − max):
@@ -135,16 +143,6 @@ extern "C" __global__ void dropout_add_bf16(const bf16* base, const bf16* t, bf1
         for (int l = 0; l < 8; l++) f[l] += b[l];
         store_group(out, g, n, vec, f);
     }
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-__device__ __forceinline__ float warp_max(float v) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
 }
 
 // As softmax_stats, for one warp: every lane gets the row's max and 1 / Σ exp.

@@ -6,7 +6,7 @@
 //! the update is accumulated into the base product in place.
 
 use super::kernels::{add_kept, drop_inputs};
-use super::low_rank::{add_product, add_product_nt, transposed_product_f32};
+use super::low_rank::{add_product, product_plus, transposed_product_f32};
 use super::Fused;
 use crate::model::linear::BaseWeight;
 use candle_core::{DType, Result, Tensor};
@@ -153,10 +153,7 @@ impl LoraLinear {
         let gh = g.matmul(&b)?;
         let grad_a = transposed_product_f32(&gh, &kept, 1.0)?;
         let w = self.dense(&g)?;
-        let gx = match acc {
-            Some(acc) => add_product_nt(acc.reshape(((), k))?, &g, &w)?,
-            None => g.matmul(&w)?,
-        };
+        let gx = product_plus(&g, &w, acc)?;
         let gx_lora = gh.matmul(&a)?;
         let grad_x = match &self.dropout {
             Some(d) => add_kept(&gx, &gx_lora, d.seed, d.keep)?,

@@ -10,9 +10,13 @@ pub fn add_product(c: Tensor, h: &Tensor, m: &Tensor) -> Result<Tensor> {
     add(c, h, m, true)
 }
 
-/// `c` (rows, n) plus `h` (rows, k) times `m` (k, n); `c` as for [`add_product`].
-pub fn add_product_nt(c: Tensor, h: &Tensor, m: &Tensor) -> Result<Tensor> {
-    add(c, h, m, false)
+/// `h` (rows, k) times `m` (k, n), plus `acc` when given (rows × n elements in any shape;
+/// as `c` for [`add_product`], no one else may hold it).
+pub fn product_plus(h: &Tensor, m: &Tensor, acc: Option<Tensor>) -> Result<Tensor> {
+    match acc {
+        Some(c) => add(c.reshape(((), m.dim(1)?))?, h, m, false),
+        None => h.matmul(m),
+    }
 }
 
 fn add(c: Tensor, h: &Tensor, m: &Tensor, transposed: bool) -> Result<Tensor> {
