@@ -6,7 +6,7 @@ use candle_core::quantized::GgmlDType;
 use serde_json::json;
 use tunelab::bench::run::{run, BenchSpec};
 use tunelab::bench::synthetic;
-use tunelab::config::Stage;
+use tunelab::config::{GradientCheckpointing, Stage};
 use tunelab::device::{self, DeviceChoice};
 use tunelab::hw::peak::PeakSampler;
 use tunelab::model::lora::LoraConfig;
@@ -46,6 +46,10 @@ pub struct BenchArgs {
     /// Comma-separated projections, or all-linear (all seven).
     #[arg(long, default_value = "all-linear")]
     targets: String,
+    /// Layers whose activations the backward recomputes: true (all), false (none) or a number
+    /// of layers, counted from the first.
+    #[arg(long, default_value = "true")]
+    gradient_checkpointing: GradientCheckpointing,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     device: DeviceChoice,
     /// Also time each phase of a step (forward, backward, clip, optimizer), waiting for the
@@ -91,6 +95,8 @@ pub fn run_bench(args: BenchArgs) -> Result<()> {
     if device.is_cuda() {
         model.set_activation_dtype(candle_core::DType::BF16);
     }
+    let layers = model.config().num_hidden_layers;
+    model.set_checkpointed_layers(args.gradient_checkpointing.layers(layers));
     let lora = LoraConfig {
         r: args.lora_r,
         lora_alpha: args.lora_alpha,
@@ -134,6 +140,7 @@ pub fn run_bench(args: BenchArgs) -> Result<()> {
         "lora_r": lora.r,
         "lora_alpha": lora.lora_alpha,
         "lora_dropout": lora.lora_dropout,
+        "checkpointed_layers": model.checkpointed_layers(),
         "targets": lora.targets()?,
         "device": device::describe(&device),
         "gpu": gpu,

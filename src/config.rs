@@ -24,6 +24,48 @@ impl Stage {
     }
 }
 
+/// Which layers a training step checkpoints, recomputing their activations in the backward
+/// instead of holding them from the forward: `true` every layer (the least memory, the
+/// default), `false` none (the fastest), or a number of layers counted from the first (the
+/// rest keep theirs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum GradientCheckpointing {
+    Flag(bool),
+    Layers(usize),
+}
+
+impl Default for GradientCheckpointing {
+    fn default() -> Self {
+        Self::Flag(true)
+    }
+}
+
+impl GradientCheckpointing {
+    /// How many of a model's `total` layers are checkpointed.
+    pub fn layers(self, total: usize) -> usize {
+        match self {
+            Self::Flag(true) => total,
+            Self::Flag(false) => 0,
+            Self::Layers(n) => n.min(total),
+        }
+    }
+}
+
+impl std::str::FromStr for GradientCheckpointing {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "true" => Ok(Self::Flag(true)),
+            "false" => Ok(Self::Flag(false)),
+            n => n.parse().map(Self::Layers).map_err(|_| {
+                format!("'{s}': use true (every layer), false (none) or a number of layers")
+            }),
+        }
+    }
+}
+
 /// Keys whose values are paths, resolved against the config file's folder.
 const PATH_KEYS: [&str; 5] = [
     "train_file",
@@ -70,6 +112,7 @@ pub struct RunConfig {
     pub adam_beta2: f64,
     pub adam_epsilon: f64,
     pub max_grad_norm: f64,
+    pub gradient_checkpointing: GradientCheckpointing,
     pub max_seq_length: usize,
     pub group_by_length: bool,
     pub lora_r: usize,
@@ -128,6 +171,7 @@ impl Default for RunConfig {
             adam_beta2: 0.999,
             adam_epsilon: 1e-8,
             max_grad_norm: 1.0,
+            gradient_checkpointing: GradientCheckpointing::default(),
             max_seq_length: 1024,
             group_by_length: false,
             lora_r: 16,

@@ -410,21 +410,27 @@ fn head_label_logps_match_the_head_then_log_softmax_across_chunks() {
     let w = randn(&[vocab, hidden], DType::F32, &device);
     let targets: Vec<u32> = (0..rows as u32).map(|i| (i * 7) % vocab as u32).collect();
     let targets = Tensor::from_vec(targets, rows, &device).unwrap();
-    let mut op =
-        fused::label_logps::HeadLabelLogps::new(BaseWeight::Dense(w.clone()), targets.clone());
-    // 12 rows a chunk: four full chunks and a short one.
-    op.chunk_logits = 12 * vocab;
-    check("head-label-logps", &[h], op, |t| {
-        let logits = t[0]
-            .matmul(&w.to_dtype(dtype).unwrap().t().unwrap())
-            .unwrap();
-        let lp =
-            candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32).unwrap(), D::Minus1).unwrap();
-        lp.gather(&targets.unsqueeze(1).unwrap(), 1)
-            .unwrap()
-            .squeeze(1)
-            .unwrap()
-    });
+    // The gradient made in the forward, and made in the backward.
+    for in_forward in [true, false] {
+        let mut op = fused::label_logps::HeadLabelLogps::new(
+            BaseWeight::Dense(w.clone()),
+            targets.clone(),
+            in_forward,
+        );
+        // 12 rows a chunk: four full chunks and a short one.
+        op.chunk_logits = 12 * vocab;
+        check("head-label-logps", std::slice::from_ref(&h), op, |t| {
+            let logits = t[0]
+                .matmul(&w.to_dtype(dtype).unwrap().t().unwrap())
+                .unwrap();
+            let lp = candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32).unwrap(), D::Minus1)
+                .unwrap();
+            lp.gather(&targets.unsqueeze(1).unwrap(), 1)
+                .unwrap()
+                .squeeze(1)
+                .unwrap()
+        });
+    }
 }
 
 #[test]
@@ -475,4 +481,35 @@ fn products_accumulate_into_their_sum_in_both_orientations() {
     assert_eq!(got.dtype(), DType::F32);
     let want = (f32_of(&h).t().unwrap().matmul(&f32_of(&y)).unwrap() * 0.5).unwrap();
     assert!(rel_diff(&got, &want) < tolerance(&device), "α·xᵀ·y");
+}
+
+/// The head split and merge (one 16-byte-move kernel on the GPU) against reshape and
+/// transpose, with a head size the kernel takes (16) and one it leaves to tensor ops (6);
+/// and the residual add against candle's, for whole and ragged groups of 8.
+#[test]
+fn head_split_merge_and_add_match_the_tensor_ops() {
+    let device = common::device();
+    let dtype = act_dtype(&device);
+    for d in [16, 6] {
+        let (b, s, h) = (2, 5, 3);
+        let x = randn(&[b, s, h * d], dtype, &device);
+        let split = fused::rope::split(&x, h).unwrap();
+        let expected = x
+            .reshape((b, s, h, d))
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap()
+            .contiguous()
+            .unwrap();
+        assert_eq!(split.dims(), &[b, h, s, d]);
+        assert!(rel_diff(&split, &expected) == 0.0, "d {d}: split");
+        let merged = fused::rope::merge(&split).unwrap();
+        assert!(rel_diff(&merged, &x) == 0.0, "d {d}: merge");
+    }
+    for n in [64, 37] {
+        let (a, b) = (randn(&[n], dtype, &device), randn(&[n], dtype, &device));
+        let sum = fused::kernels::add(&a, &b).unwrap();
+        let expected = (&a + &b).unwrap();
+        assert!(rel_diff(&sum, &expected) == 0.0, "n {n}: add");
+    }
 }

@@ -133,3 +133,60 @@ fn only_adapters_change_and_one_batch_is_overfit() {
     let last = *losses.last().unwrap();
     assert!(last < 0.05, "loss went {} -> {last}", losses[0]);
 }
+
+/// Keeping a layer's activations from the forward instead of recomputing them in the backward
+/// (gradient checkpointing off, or on for some layers) changes no gradient: the same dropout
+/// masks, the same weights (here a 4-bit base, dequantized again after the forward's copy is
+/// dropped), the same products.
+#[test]
+fn gradient_checkpointing_changes_no_gradient() {
+    let mut model = tiny();
+    model
+        .quantize_linears(candle_core::quantized::GgmlDType::Q4_1)
+        .unwrap();
+    let config = LoraConfig {
+        r: 4,
+        lora_alpha: 8.0,
+        lora_dropout: 0.25,
+        target_modules: vec!["all-linear".into()],
+        use_rslora: false,
+    };
+    model.attach_lora(&config, 7).unwrap();
+    for (_, l) in model.lora_layers() {
+        let shape = l.b.as_tensor().shape().clone();
+        l.b.set(&Tensor::randn(0f32, 0.1, shape, &common::device()).unwrap())
+            .unwrap();
+    }
+    model.adapters().set_training(true);
+    model.adapters().set_dropout_seed(11);
+    let vars: Vec<Var> = model
+        .lora_layers()
+        .iter()
+        .flat_map(|(_, l)| [l.a.clone(), l.b.clone()])
+        .collect();
+    let (ids, labels) = batch();
+    let layers = model.config().num_hidden_layers;
+    assert!(layers >= 2);
+    let mut grads = |checkpointed: usize| {
+        model.set_checkpointed_layers(checkpointed);
+        let hidden = model.forward_hidden(&ids, 0, None).unwrap();
+        let loss = causal_lm_loss(model.lm_head(), &hidden, &labels).unwrap();
+        let store = model.backward(&loss).unwrap();
+        vars.iter()
+            .map(|v| store.get(v).unwrap().clone())
+            .collect::<Vec<_>>()
+    };
+    let every = grads(layers);
+    for checkpointed in [0, 1] {
+        let other = grads(checkpointed);
+        for (i, (a, b)) in every.iter().zip(&other).enumerate() {
+            let scale = max_abs(a);
+            assert!(scale > 0.0, "parameter {i}: no gradient");
+            let d = max_abs(&(a - b).unwrap()) / scale;
+            assert!(
+                d < 1e-6,
+                "{checkpointed} checkpointed: parameter {i} differs by {d}"
+            );
+        }
+    }
+}

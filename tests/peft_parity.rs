@@ -323,8 +323,8 @@ fn gradients_through_a_4bit_base_equal_the_dense_ones() {
 }
 
 /// The gradients as training computes them on this device: on a GPU in bf16 activations,
-/// through the checkpointed layers and the fused kernels, against PEFT's f32 ones with a
-/// bf16 tolerance (on the CPU, f32 as above).
+/// through the layer nodes and the fused kernels, against PEFT's f32 ones with a bf16
+/// tolerance (on the CPU, f32 as above); with every layer checkpointed, none, and one.
 #[test]
 fn gradients_in_the_training_dtype_match_peft() {
     let mut model = tuned_model();
@@ -335,15 +335,22 @@ fn gradients_in_the_training_dtype_match_peft() {
     } else {
         1e-4
     };
-    let grads = model.backward(&loss(&model)).unwrap();
     let expected = load("grads.safetensors");
-    for (k, v) in &lora_vars(&model) {
-        let got = grads
-            .get(v)
-            .unwrap()
-            .to_dtype(candle_core::DType::F32)
-            .unwrap();
-        let d = rel_diff(&got, &expected[k].to_device(&device).unwrap());
-        assert!(d < tol, "{k}: gradient differs by {d} (relative)");
+    let layers = model.config().num_hidden_layers;
+    for checkpointed in [layers, 0, 1] {
+        model.set_checkpointed_layers(checkpointed);
+        let grads = model.backward(&loss(&model)).unwrap();
+        for (k, v) in &lora_vars(&model) {
+            let got = grads
+                .get(v)
+                .unwrap()
+                .to_dtype(candle_core::DType::F32)
+                .unwrap();
+            let d = rel_diff(&got, &expected[k].to_device(&device).unwrap());
+            assert!(
+                d < tol,
+                "{checkpointed} layers checkpointed, {k}: gradient differs by {d} (relative)"
+            );
+        }
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! The terms follow what tunelab's trainer holds on the device: the base weights as stored,
 //! the LoRA matrices with their gradients and AdamW moments (all f32), each layer's input
-//! (the only activation a checkpointed layer keeps), the one layer whose activations the
+//! (the only activation a checkpointed layer keeps), the activations of the layers that are
+//! not checkpointed (`gradient_checkpointing`), the one layer whose activations the
 //! backward recomputes (per token, plus attention's per-head seq² scores), the bf16 logits
 //! and their gradient for one chunk of rows (at most 64 Mi logits), one base
 //! weight dequantized at a time, DPO's doubled batch (chosen and rejected rows), a KV cache
@@ -198,6 +199,13 @@ fn terms_for(shape: RunShape, f: &ModelFacts, lora: u64, config: &RunConfig) -> 
     let rows = shape.batch * if shape.stage == Stage::Dpo { 2 } else { 1 };
     let tokens = (rows * shape.seq) as f64;
     let layer_inputs = tokens * (f.hidden * f.layers * 2) as f64;
+    // A layer that is not checkpointed holds, in bf16: both norms' outputs, the residual
+    // between attention and MLP, q and the attention's output, k, v, gate, up and their
+    // product.
+    let kept_layers = f.layers - config.gradient_checkpointing.layers(f.layers);
+    let (q, kv) = (f.heads * f.head_dim, f.kv_heads * f.head_dim);
+    let per_token = 3 * f.hidden + 2 * q + 2 * kv + 3 * f.intermediate;
+    let kept = tokens * (kept_layers * per_token * 2) as f64;
     let one_layer = tokens * LAYER_BYTES_PER_TOKEN_DIM * (f.hidden + f.intermediate) as f64;
     let scores = (rows * f.heads * shape.seq * shape.seq) as f64;
     let attention = scores * ATTENTION_BYTES_PER_SCORE;
@@ -212,6 +220,7 @@ fn terms_for(shape: RunShape, f: &ModelFacts, lora: u64, config: &RunConfig) -> 
         term("LoRA gradients (f32)", lora as f64 * 4.0),
         term("AdamW moments (f32)", lora as f64 * 8.0),
         term("layer inputs kept for backward (bf16)", layer_inputs),
+        term("activations of layers not checkpointed (bf16)", kept),
         term("activations of the layer in backward", one_layer),
         term("attention scores of that layer", attention),
         term(
@@ -409,6 +418,15 @@ mod tests {
         // 2048 tokens × 576 × 30 layers × 2 bytes; one layer: 2048 × 88 × (576 + 1536).
         assert_eq!(bytes(&e, "layer inputs"), 2048 * 576 * 30 * 2);
         assert_eq!(bytes(&e, "activations of the layer"), 2048 * 88 * 2112);
+        // Every layer checkpointed by default: none kept. With 10 of 30 checkpointed, 20
+        // layers keep 3·576 + 2·576 + 2·192 + 3·1536 bf16 values a token.
+        assert_eq!(bytes(&e, "activations of layers not"), 0);
+        let partial = RunConfig {
+            gradient_checkpointing: crate::config::GradientCheckpointing::Layers(10),
+            ..config(Stage::Sft, 8, 256)
+        };
+        let p = estimate(&partial, &f, None);
+        assert_eq!(bytes(&p, "activations of layers not"), 2048 * 20 * 7872 * 2);
         // K and V, 30 layers × 3 kv heads × 64 × 8 eval rows × (256 + 256) positions, bf16.
         assert_eq!(bytes(&e, "KV cache"), 2 * 30 * 192 * 8 * 512 * 2);
         assert_eq!(e.total_bytes, e.terms.iter().map(|t| t.bytes).sum::<u64>());

@@ -2,13 +2,15 @@
 //! its backward over their backward functions.
 //!
 //! Inference runs the pass directly (no autograd graph at all). Training runs each layer as
-//! one graph node that keeps only the layer's input and recomputes the rest in backward
-//! (gradient checkpointing): a layer's activations are alive one layer at a time, and candle's
-//! autograd sees one edge per layer instead of dozens (each of which it sums into a fresh
-//! zero tensor). The adapters' gradients, which are not inputs of that node, go to the
+//! one graph node, so candle's autograd sees one edge per layer instead of dozens (each of
+//! which it sums into a fresh zero tensor). A node either keeps only the layer's input and
+//! recomputes the rest in backward (gradient checkpointing: a layer's activations are alive
+//! one layer at a time), or keeps what the backward needs from the forward (no second
+//! forward, more memory held). The adapters' gradients, which are not inputs of that node, go to the
 //! AdapterSwitch; `Llama::backward` collects them.
 
 use super::fused::attention::Attention as AttentionOp;
+use super::fused::kernels::add;
 use super::fused::lora_linear::LoraLinear;
 use super::fused::rope::{merge, split};
 use super::fused::swiglu::SwiGlu;
@@ -16,6 +18,7 @@ use super::fused::{self, Fused};
 use super::linear::Linear;
 use super::llama::{DecoderLayer, RopeTables};
 use candle_core::{Result, Tensor};
+use std::sync::Mutex;
 
 /// A projection's adapter op with its A and B (None: the base alone), made once per pass so
 /// that the backward reuses the weight the forward dequantized.
@@ -78,7 +81,7 @@ impl DecoderLayer {
             scale: 1.0 / (hd as f64).sqrt(),
         };
         let merged = merge(&attention.forward(&[q.clone(), k.clone(), v.clone()])?)?;
-        let x2 = (x + project(3, &merged)?)?;
+        let x2 = add(x, &project(3, &merged)?)?;
         let h2 = self
             .post_attention_layernorm
             .op()
@@ -86,7 +89,7 @@ impl DecoderLayer {
         let gate = project(4, &h2)?;
         let up = project(5, &h2)?;
         let hidden = SwiGlu.forward(&[gate.clone(), up.clone()])?;
-        let y = (&x2 + project(6, &hidden)?)?;
+        let y = add(&x2, &project(6, &hidden)?)?;
         let saved = Saved {
             projections: p,
             h1,
@@ -138,7 +141,10 @@ impl DecoderLayer {
         };
         let g_h2 = back(5, &s.h2, &g_up, Some(back(4, &s.h2, &g_gate, None)?))?;
         let norm2 = self.post_attention_layernorm.op();
-        let g_x2 = (gy + one(norm2.backward(std::slice::from_ref(&s.x2), gy, &g_h2)?)?)?;
+        let g_x2 = add(
+            gy,
+            &one(norm2.backward(std::slice::from_ref(&s.x2), gy, &g_h2)?)?,
+        )?;
         // Attention: x2 = x + o(attention(rope(q(h1)), rope(k(h1)), v(h1))).
         let g_merged = back(3, &s.merged, &g_x2, None)?;
         let g_heads = split(&g_merged, a.num_heads)?;
@@ -158,39 +164,58 @@ impl DecoderLayer {
         let g_h1 = back(1, &s.h1, &g_k, Some(g_h1))?;
         let g_h1 = back(2, &s.h1, &g_v, Some(g_h1))?;
         let norm1 = self.input_layernorm.op();
-        g_x2 + one(norm1.backward(std::slice::from_ref(x), gy, &g_h1)?)?
+        add(
+            &g_x2,
+            &one(norm1.backward(std::slice::from_ref(x), gy, &g_h1)?)?,
+        )
     }
 }
 
 /// A decoder layer as one training node (see the module's notes).
-pub struct CheckpointedLayer {
+pub struct LayerNode {
     pub layer: DecoderLayer,
     pub mask: Option<Tensor>,
     pub rope: RopeTables,
+    /// None: the backward recomputes the activations (gradient checkpointing). Some: the
+    /// forward leaves them here for the backward, which is faster and holds them meanwhile.
+    kept: Option<Mutex<Option<Saved>>>,
 }
 
-impl Fused for CheckpointedLayer {
+impl Fused for LayerNode {
     fn name(&self) -> &'static str {
-        "checkpointed-layer"
+        "decoder-layer"
     }
 
     fn forward(&self, args: &[Tensor]) -> Result<Tensor> {
-        Ok(self
+        let (y, saved) = self
             .layer
-            .pass(&args[0], self.mask.as_ref(), &self.rope, None)?
-            .0)
+            .pass(&args[0], self.mask.as_ref(), &self.rope, None)?;
+        if let Some(slot) = &self.kept {
+            *slot.lock().map_err(|_| lock_error())? = Some(saved.lightened());
+        }
+        Ok(y)
     }
 
-    /// Recomputes the forward (the same dropout masks: they are seeded), then walks back.
+    /// Takes the kept activations, or recomputes the forward (the same dropout masks: they
+    /// are seeded), then walks back.
     fn backward(
         &self,
         args: &[Tensor],
         _out: &Tensor,
         grad: &Tensor,
     ) -> Result<Vec<Option<Tensor>>> {
-        let (_, saved) = self
-            .layer
-            .pass(&args[0], self.mask.as_ref(), &self.rope, None)?;
+        let kept = match &self.kept {
+            Some(slot) => slot.lock().map_err(|_| lock_error())?.take(),
+            None => None,
+        };
+        let saved = match kept {
+            Some(saved) => saved,
+            None => {
+                self.layer
+                    .pass(&args[0], self.mask.as_ref(), &self.rope, None)?
+                    .1
+            }
+        };
         let gx = self
             .layer
             .pass_backward(&args[0], &saved, &self.rope, &grad.contiguous()?)?;
@@ -198,17 +223,35 @@ impl Fused for CheckpointedLayer {
     }
 }
 
-/// Runs `layer` on `x` as one graph node that recomputes its activations in backward.
-pub fn checkpointed(
+fn lock_error() -> candle_core::Error {
+    candle_core::Error::msg("a layer's kept activations were poisoned by a panic")
+}
+
+impl Saved {
+    /// Without what is cheaper to make again than to hold from the forward to the backward:
+    /// the dequantized weights and the adapters' dropout inputs.
+    fn lightened(mut self) -> Self {
+        for (op, _, _) in self.projections.iter_mut().flatten() {
+            op.forget_pass_caches();
+        }
+        self
+    }
+}
+
+/// Runs `layer` on `x` as one graph node; `recompute` picks gradient checkpointing (the
+/// backward recomputes the activations) over keeping them from the forward.
+pub fn training_node(
     layer: &DecoderLayer,
     x: &Tensor,
     mask: Option<&Tensor>,
     rope: &RopeTables,
+    recompute: bool,
 ) -> Result<Tensor> {
-    let op = CheckpointedLayer {
+    let op = LayerNode {
         layer: layer.clone(),
         mask: mask.cloned(),
         rope: rope.clone(),
+        kept: (!recompute).then(|| Mutex::new(None)),
     };
     // candle runs a node's backward only if some input leads to a variable. The first
     // layer's input (the embeddings) leads to none, so one of the layer's own adapter

@@ -4,7 +4,7 @@
 
 use super::config::LlamaConfig;
 use super::fused;
-use super::layer_pass::checkpointed;
+use super::layer_pass::training_node;
 use super::linear::{BaseWeight, Linear};
 use super::lora::{init_rng, AdapterSwitch, LoraConfig, LoraLayer};
 use super::weights::{embed, tied_head, WeightStore};
@@ -199,6 +199,10 @@ pub struct Llama {
     dtype: DType,
     device: Device,
     adapters: AdapterSwitch,
+    /// How many layers, from the first, a training step checkpoints (recomputes in backward);
+    /// the rest keep their activations from the forward. The last layers are the ones kept:
+    /// the backward frees them first, before any recomputed layer's activations exist.
+    checkpointed_layers: usize,
 }
 
 fn checked(linear: Linear, name: &str, out: usize, inp: usize) -> Result<Linear> {
@@ -270,6 +274,7 @@ impl Llama {
         Ok(Self {
             rope: Rope::new(c, device)?,
             adapters: AdapterSwitch::default(),
+            checkpointed_layers: c.num_hidden_layers,
             norm: norm("model.norm")?,
             dtype: store.activation_dtype(device),
             device: device.clone(),
@@ -295,6 +300,16 @@ impl Llama {
     /// Runs the hidden states in `dtype` (bf16 for training on CUDA); weights are unchanged.
     pub fn set_activation_dtype(&mut self, dtype: DType) {
         self.dtype = dtype;
+    }
+
+    /// How many layers, from the first, training checkpoints (all of them by default; see
+    /// `GradientCheckpointing`).
+    pub fn set_checkpointed_layers(&mut self, layers: usize) {
+        self.checkpointed_layers = layers.min(self.layers.len());
+    }
+
+    pub fn checkpointed_layers(&self) -> usize {
+        self.checkpointed_layers
     }
 
     /// Turns every LoRA adapter on or off, and dropout on or off.
@@ -420,8 +435,9 @@ impl Llama {
             bail!("token id {bad} is outside the model's vocabulary of {vocab}");
         }
         let mask = attention_mask(seq, offset, pads, &self.device)?;
-        // Training steps (adapters learning) run each layer as a checkpointed graph node;
-        // everything else runs the layers without a graph.
+        // Training steps (adapters learning) run each layer as a graph node, the first
+        // `checkpointed_layers` of them checkpointed; everything else runs the layers without
+        // a graph.
         let training = self.adapters.training();
         let rope = self.rope.tables(batch, seq, offset, pads)?;
         let mut x = embed(&self.embed_tokens, ids, self.dtype)?;
@@ -433,7 +449,10 @@ impl Llama {
                 &mut c.layers[i]
             });
             x = match layer_cache {
-                None if training => checkpointed(layer, &x, mask.as_ref(), &rope)?,
+                None if training => {
+                    let recompute = i < self.checkpointed_layers;
+                    training_node(layer, &x, mask.as_ref(), &rope, recompute)?
+                }
                 cache => layer.pass(&x, mask.as_ref(), &rope, cache)?.0,
             };
         }

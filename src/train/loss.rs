@@ -50,7 +50,8 @@ pub fn label_log_probs(
         .clamp(0i64, v as i64 - 1)?
         .to_dtype(DType::U32)?
         .flatten_all()?;
-    let op = HeadLabelLogps::new(head.weight().clone(), targets);
+    // Training (a hidden state on the graph) has the forward make the gradient too.
+    let op = HeadLabelLogps::new(head.weight().clone(), targets, hidden.track_op());
     let picked = fused::apply(op, &[&hidden.reshape((b * s, h))?])?.reshape((b, s))?;
     Ok((picked.narrow(1, 0, s - 1)?, mask.narrow(1, 0, s - 1)?))
 }

@@ -224,6 +224,9 @@ impl Run {
         if device.is_cuda() {
             loaded.model.set_activation_dtype(candle_core::DType::BF16);
         }
+        let layers = loaded.model.config().num_hidden_layers;
+        let checkpointed = config.gradient_checkpointing.layers(layers);
+        loaded.model.set_checkpointed_layers(checkpointed);
         // The start point: a given adapter (its own LoRA settings), or a fresh one.
         let lora = match &config.init_adapter {
             Some(dir) => load_adapter(&mut loaded.model, dir)

@@ -297,18 +297,46 @@ extern "C" __global__ void rms_norm_bwd_bf16(const bf16* x, const bf16* g, const
         out[j] = store(r * (load(gr[j]) * w[j] - load(xr[j]) * r * dot));
 }
 
-// y = silu(a) · b.
-extern "C" __global__ void swiglu_bf16(const bf16* a, const bf16* b, bf16* y, u64 n) {
-    const bool vec = aligned16(a) && aligned16(b) && aligned16(y) && n % 8 == 0;
-    FOR_EACH_GROUP(g, n) {
-        float av[8], bv[8];
-        load_group(a, g, n, vec, av);
-        load_group(b, g, n, vec, bv);
-#pragma unroll
-        for (int l = 0; l < 8; l++) av[l] = av[l] / (1.f + expf(-av[l])) * bv[l];
-        store_group(y, g, n, vec, av);
+// (b, s, h, d) → (b, h, s, d) when to_heads, else back: 8 elements (16 bytes) a thread, d a
+// multiple of 8 and both pointers 16-byte aligned (the caller checks).
+extern "C" __global__ void heads_transpose_bf16(const bf16* x, bf16* out, int b, int s, int h,
+                                                int d, int to_heads) {
+    const int groups = d / 8;
+    const u64 n = (u64)b * s * h * groups;
+    for (u64 e = blockIdx.x * (u64)blockDim.x + threadIdx.x; e < n; e += (u64)gridDim.x * blockDim.x) {
+        const int gi = e % groups;
+        u64 r = e / groups;
+        const int hi = r % h;
+        r /= h;
+        const int si = r % s;
+        const u64 bi = r / s;
+        const u64 bshd = ((bi * s + si) * h + hi) * d + gi * 8;
+        const u64 bhsd = ((bi * h + hi) * s + si) * d + gi * 8;
+        const u64 from = to_heads ? bshd : bhsd, to = to_heads ? bhsd : bshd;
+        *(uint4*)(out + to) = *(const uint4*)(x + from);
     }
 }
+
+// y = op(a, b) element by element, 8 elements a thread.
+#define BINARY_KERNEL(name, op)                                                         \
+    extern "C" __global__ void name(const bf16* a, const bf16* b, bf16* y, u64 n) {    \
+        const bool vec = aligned16(a) && aligned16(b) && aligned16(y) && n % 8 == 0;   \
+        FOR_EACH_GROUP(g, n) {                                                          \
+            float av[8], bv[8];                                                         \
+            load_group(a, g, n, vec, av);                                               \
+            load_group(b, g, n, vec, bv);                                               \
+            for (int l = 0; l < 8; l++) av[l] = op(av[l], bv[l]);                       \
+            store_group(y, g, n, vec, av);                                              \
+        }                                                                               \
+    }
+
+__device__ __forceinline__ float plus(float a, float b) { return a + b; }
+__device__ __forceinline__ float silu_times(float a, float b) { return a / (1.f + expf(-a)) * b; }
+
+// y = a + b.
+BINARY_KERNEL(add_bf16, plus)
+// y = silu(a) · b.
+BINARY_KERNEL(swiglu_bf16, silu_times)
 
 // The gradients of silu(a)·b: out[0..n) = g·b·σ(a)(1 + a(1 − σ(a))), out[n..2n) = g·silu(a).
 extern "C" __global__ void swiglu_bwd_bf16(const bf16* a, const bf16* b, const bf16* g, bf16* out,

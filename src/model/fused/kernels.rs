@@ -260,6 +260,37 @@ pub fn add_kept(base: &Tensor, t: &Tensor, seed: u64, keep: f32) -> Result<Tenso
     base + drop_inputs(t, seed, keep)?
 }
 
+/// a + b (same shape): one pass of 16-byte accesses on the GPU.
+pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if usable(a) && b.dtype() == a.dtype() && a.shape() == b.shape() {
+        let n = a.elem_count();
+        let out = (a.shape(), a.dtype());
+        let args = vec![Arg::U64(n as u64)];
+        return Kernel::elementwise("add_bf16", n.div_ceil(8), out, args).run(&[a, b]);
+    }
+    a + b
+}
+
+/// (b, s, h, d) → (b, h, s, d) with `to_heads`, else the reverse, as one kernel of 16-byte
+/// moves; None when the kernel cannot take `x` (the caller transposes with tensor ops).
+pub fn heads_transpose(
+    x: &Tensor,
+    (b, s, h, d): (usize, usize, usize, usize),
+    to_heads: bool,
+) -> Result<Option<Tensor>> {
+    let x = x.contiguous()?;
+    let aligned = x.layout().start_offset() % 8 == 0;
+    if !usable(&x) || d % 8 != 0 || !aligned || x.elem_count() != b * s * h * d {
+        return Ok(None);
+    }
+    let out = if to_heads { (b, h, s, d) } else { (b, s, h, d) };
+    let dims = [b, s, h, d, usize::from(to_heads)].map(|v| Arg::I32(v as i32));
+    let n = x.elem_count() / 8;
+    Kernel::elementwise("heads_transpose_bf16", n, (out, x.dtype()), dims.to_vec())
+        .run(&[&x])
+        .map(Some)
+}
+
 /// A quantized weight on the GPU as a bf16 matrix of its shape, dequantized straight from
 /// its blocks (candle's kernels go through f16 or f32 first); None for a CPU weight, a CPU
 /// build, or a block type without a kernel here.

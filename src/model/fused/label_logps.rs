@@ -5,6 +5,7 @@
 use super::kernels::{self, Arg, Kernel};
 use super::Fused;
 use candle_core::{DType, Result, Tensor, D};
+use std::sync::Mutex;
 
 /// Threads per row of the GPU kernels (a row is a whole vocabulary).
 const THREADS: u32 = 1024;
@@ -91,9 +92,13 @@ impl Fused for LabelLogps {
 pub const HEAD_CHUNK_LOGITS: usize = 64 << 20;
 
 /// The label log-probs straight from hidden states, with the output head inside: logits are
-/// made a chunk of rows at a time (forward, and again in backward), so the whole batch's
-/// logits and their gradient never exist at once: for a 128k vocabulary they are the largest
-/// tensors of a step.
+/// made a chunk of rows at a time, so the whole batch's logits and their gradient never exist
+/// at once: for a 128k vocabulary they are the largest tensors of a step.
+///
+/// Row r's log-prob depends on hidden row r alone, so its gradient is that row's own
+/// d logp / d hidden times the upstream gradient of r. When the hidden states need a
+/// gradient, the forward makes those rows (rows, hidden) from the logits it has in hand, and
+/// the backward only scales them: the logits are made once a step, not again in backward.
 pub struct HeadLabelLogps {
     /// The output head's weight (vocab, hidden).
     pub head: crate::model::linear::BaseWeight,
@@ -101,15 +106,40 @@ pub struct HeadLabelLogps {
     pub targets: Tensor,
     /// Logits made at once (elements).
     pub chunk_logits: usize,
+    /// Whether the forward makes d logp / d hidden for the backward (see above).
+    pub gradient_in_forward: bool,
+    /// d logp / d hidden from the forward, until the backward takes it.
+    row_gradients: Mutex<Option<Tensor>>,
 }
 
 impl HeadLabelLogps {
-    pub fn new(head: crate::model::linear::BaseWeight, targets: Tensor) -> Self {
+    pub fn new(
+        head: crate::model::linear::BaseWeight,
+        targets: Tensor,
+        gradient_in_forward: bool,
+    ) -> Self {
         Self {
             head,
             targets,
             chunk_logits: HEAD_CHUNK_LOGITS,
+            gradient_in_forward,
+            row_gradients: Mutex::new(None),
         }
+    }
+
+    /// d hidden of a chunk whose `logits` are made: (d logits)·W, d logits from `g`.
+    fn chunk_backward(
+        &self,
+        (start, n): (usize, usize),
+        logits: Tensor,
+        g: &Tensor,
+        w: &Tensor,
+    ) -> Result<Tensor> {
+        let d_logits = self.label_op(start, n)?.backward(&[logits], g, g)?;
+        let Some(Some(d_logits)) = d_logits.into_iter().next() else {
+            candle_core::bail!("label log-probs gave no gradient");
+        };
+        d_logits.matmul(w)
     }
 
     /// The head as a dense matrix in the hidden states' dtype, and the rows per chunk.
@@ -140,14 +170,27 @@ impl Fused for HeadLabelLogps {
         let hidden = &args[0];
         let (w, per) = self.setup(hidden)?;
         let mut parts = Vec::new();
+        let mut row_gradients = Vec::new();
         for (start, n) in self.chunks(hidden.dim(0)?, per) {
             let logits = hidden.narrow(0, start, n)?.matmul(&w.t()?)?;
-            parts.push(self.label_op(start, n)?.forward(&[logits])?);
+            parts.push(
+                self.label_op(start, n)?
+                    .forward(std::slice::from_ref(&logits))?,
+            );
+            if self.gradient_in_forward {
+                let ones = Tensor::ones(n, DType::F32, hidden.device())?;
+                row_gradients.push(self.chunk_backward((start, n), logits, &ones, &w)?);
+            }
+        }
+        if self.gradient_in_forward {
+            *self.row_gradients.lock().map_err(|_| poisoned())? =
+                Some(Tensor::cat(&row_gradients, 0)?);
         }
         Tensor::cat(&parts, 0)
     }
 
-    /// d hidden = (d logits) · W, chunk by chunk, the logits recomputed.
+    /// d hidden: the forward's rows scaled by `grad`, or (d logits)·W chunk by chunk with
+    /// the logits made again.
     fn backward(
         &self,
         args: &[Tensor],
@@ -155,17 +198,24 @@ impl Fused for HeadLabelLogps {
         grad: &Tensor,
     ) -> Result<Vec<Option<Tensor>>> {
         let hidden = &args[0];
+        let grad = grad.to_dtype(DType::F32)?;
+        if let Some(rows) = self.row_gradients.lock().map_err(|_| poisoned())?.take() {
+            let scaled = rows
+                .to_dtype(DType::F32)?
+                .broadcast_mul(&grad.unsqueeze(1)?)?;
+            return Ok(vec![Some(scaled.to_dtype(rows.dtype())?)]);
+        }
         let (w, per) = self.setup(hidden)?;
         let mut parts = Vec::new();
         for (start, n) in self.chunks(hidden.dim(0)?, per) {
             let logits = hidden.narrow(0, start, n)?.matmul(&w.t()?)?;
             let g = grad.narrow(0, start, n)?;
-            let d_logits = self.label_op(start, n)?.backward(&[logits], &g, &g)?;
-            let Some(Some(d_logits)) = d_logits.into_iter().next() else {
-                candle_core::bail!("label log-probs gave no gradient");
-            };
-            parts.push(d_logits.matmul(&w)?);
+            parts.push(self.chunk_backward((start, n), logits, &g, &w)?);
         }
         Ok(vec![Some(Tensor::cat(&parts, 0)?)])
     }
+}
+
+fn poisoned() -> candle_core::Error {
+    candle_core::Error::msg("the head's row gradients were poisoned by a panic")
 }

@@ -81,6 +81,13 @@ impl LoraLinear {
         Ok((kept, h))
     }
 
+    /// Drops the dequantized weight and dropout(x) with its product: a pass that keeps this op
+    /// from its forward to a later backward makes them again rather than hold them.
+    pub fn forget_pass_caches(&mut self) {
+        self.dense.take();
+        self.down.take();
+    }
+
     /// The adapter's whole factor: scale, and 1/keep for inverted dropout.
     fn factor(&self) -> f64 {
         self.scale / self.dropout.map_or(1.0, |d| f64::from(d.keep))

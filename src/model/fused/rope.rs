@@ -39,18 +39,23 @@ impl Fused for Rope {
     }
 }
 
-/// (batch, seq, heads·head_dim) → (batch, heads, seq, head_dim).
+/// (batch, seq, heads·head_dim) → (batch, heads, seq, head_dim), contiguous.
 pub fn split(x: &Tensor, heads: usize) -> Result<Tensor> {
     let (b, s, width) = x.dims3()?;
-    x.reshape((b, s, heads, width / heads))?
-        .transpose(1, 2)?
-        .contiguous()
+    let d = width / heads;
+    match kernels::heads_transpose(x, (b, s, heads, d), true)? {
+        Some(t) => Ok(t),
+        None => x.reshape((b, s, heads, d))?.transpose(1, 2)?.contiguous(),
+    }
 }
 
-/// (batch, heads, seq, head_dim) → (batch, seq, heads·head_dim).
+/// (batch, heads, seq, head_dim) → (batch, seq, heads·head_dim), contiguous.
 pub fn merge(x: &Tensor) -> Result<Tensor> {
     let (b, h, s, d) = x.dims4()?;
-    x.transpose(1, 2)?.contiguous()?.reshape((b, s, h * d))
+    match kernels::heads_transpose(x, (b, s, h, d), false)? {
+        Some(t) => t.reshape((b, s, h * d)),
+        None => x.transpose(1, 2)?.contiguous()?.reshape((b, s, h * d)),
+    }
 }
 
 impl Rope {
