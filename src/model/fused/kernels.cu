@@ -84,16 +84,48 @@ __device__ float block_max(float v) {
     return warp_max(v);
 }
 
-// The max of scale·x over a row's first `limit` entries, and 1 / Σ exp(scale·x − max):
-// what a softmax of that row needs.
-__device__ void softmax_stats(const bf16* in, int limit, float scale, float* max_out, float* inv_out) {
-    float m = -INFINITY;
-    for (int j = threadIdx.x; j < limit; j += blockDim.x) m = fmaxf(m, load(in[j]) * scale);
-    m = block_max(m);
-    float sum = 0.f;
-    for (int j = threadIdx.x; j < limit; j += blockDim.x) sum += expf(load(in[j]) * scale - m);
-    *max_out = m;
-    *inv_out = 1.f / block_sum(sum);
+// Two partial (max, Σ exp(x − max)) pairs as one.
+__device__ __forceinline__ void merge_lse(float& m, float& sum, float m2, float sum2) {
+    const float top = fmaxf(m, m2);
+    if (top == -INFINITY) return;
+    sum = sum * expf(m - top) + sum2 * expf(m2 - top);
+    m = top;
+}
+
+// log Σ exp(x) over a row of `cols` bf16 values, in one read (an online max), every thread of
+// the block getting it; blockDim.x a multiple of 32.
+__device__ float block_logsumexp(const bf16* in, int cols) {
+    __shared__ float part_m[32], part_s[32];
+    const bool vec = aligned16(in) && cols % 8 == 0;
+    float m = -INFINITY, sum = 0.f;
+    for (int g = threadIdx.x; g * 8 < cols; g += blockDim.x) {
+        float f[8];
+        load_group(in, g, cols, vec, f);
+        float top = m;
+#pragma unroll
+        for (int l = 0; l < 8; l++)
+            if (g * 8 + l < cols) top = fmaxf(top, f[l]);
+        float add = 0.f;
+#pragma unroll
+        for (int l = 0; l < 8; l++)
+            if (g * 8 + l < cols) add += expf(f[l] - top);
+        sum = (m == -INFINITY ? 0.f : sum * expf(m - top)) + add;
+        m = top;
+    }
+    for (int o = 16; o > 0; o >>= 1)
+        merge_lse(m, sum, __shfl_xor_sync(0xffffffffu, m, o), __shfl_xor_sync(0xffffffffu, sum, o));
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    __syncthreads();
+    if (lane == 0) {
+        part_m[warp] = m;
+        part_s[warp] = sum;
+    }
+    __syncthreads();
+    m = lane < warps ? part_m[lane] : -INFINITY;
+    sum = lane < warps ? part_s[lane] : 0.f;
+    for (int o = 16; o > 0; o >>= 1)
+        merge_lse(m, sum, __shfl_xor_sync(0xffffffffu, m, o), __shfl_xor_sync(0xffffffffu, sum, o));
+    return m + logf(sum);
 }
 
 // Dropout's bits: elements come in groups of 4 (i / 4), each group's 64 bits are SplitMix64
@@ -256,27 +288,35 @@ extern "C" __global__ void causal_softmax_bwd_bf16(const bf16* s, const bf16* dp
     }
 }
 
-// out[row] = log softmax(x[row])[t[row]], in f32.
+// out[row] = (log softmax(x[row])[t[row]], log Σ exp x[row]), in f32: the label's log-prob and
+// what the backward needs of the row.
 extern "C" __global__ void label_logp_bf16(const bf16* x, const unsigned* t, float* out, int vocab) {
     const u64 row = blockIdx.x;
     const bf16* in = x + row * vocab;
-    float m, inv;
-    softmax_stats(in, vocab, 1.f, &m, &inv);
-    if (threadIdx.x == 0) out[row] = load(in[t[row]]) - m + logf(inv);
+    const float lse = block_logsumexp(in, vocab);
+    if (threadIdx.x == 0) {
+        out[2 * row] = load(in[t[row]]) - lse;
+        out[2 * row + 1] = lse;
+    }
 }
 
-// dx[row] = g[row] · (onehot(t[row]) − softmax(x[row])).
-extern "C" __global__ void label_logp_bwd_bf16(const bf16* x, const unsigned* t, const float* g,
+// dx[row] = g · (onehot(t[row]) − softmax(x[row])), with gl[row] = (g, log Σ exp x[row]): one
+// read of x and one write.
+extern "C" __global__ void label_logp_bwd_bf16(const bf16* x, const unsigned* t, const float* gl,
                                                bf16* dx, int vocab) {
     const u64 row = blockIdx.x;
     const bf16* in = x + row * vocab;
     bf16* out = dx + row * vocab;
-    float m, inv;
-    softmax_stats(in, vocab, 1.f, &m, &inv);
-    const float gr = g[row];
-    const unsigned target = t[row];
-    for (int j = threadIdx.x; j < vocab; j += blockDim.x)
-        out[j] = store(gr * ((j == (int)target ? 1.f : 0.f) - expf(load(in[j]) - m) * inv));
+    const float g = gl[2 * row], lse = gl[2 * row + 1];
+    const int target = (int)t[row];
+    const bool vec = aligned16(in) && aligned16(out) && vocab % 8 == 0;
+    for (int e = threadIdx.x; e * 8 < vocab; e += blockDim.x) {
+        float f[8];
+        load_group(in, e, vocab, vec, f);
+#pragma unroll
+        for (int l = 0; l < 8; l++) f[l] = g * ((e * 8 + l == target ? 1.f : 0.f) - expf(f[l] - lse));
+        store_group(out, e, vocab, vec, f);
+    }
 }
 
 // RMSNorm's input gradient: with r = 1/√(mean(x²) + eps) and x̂ = x·r,

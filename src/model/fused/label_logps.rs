@@ -26,6 +26,54 @@ fn log_softmax(rows: &Tensor) -> Result<Tensor> {
     shifted.broadcast_sub(&lse)
 }
 
+impl LabelLogps {
+    /// Per row (label log-prob, log Σ exp) in f32, (rows, 2): one kernel on the GPU.
+    fn kernel_stats(&self, logits: &Tensor) -> Result<Tensor> {
+        let rows = logits.dim(0)?;
+        let vocab = vec![Arg::I32(logits.dim(1)? as i32)];
+        Kernel::rows(
+            "label_logp_bf16",
+            rows,
+            THREADS,
+            ((rows, 2), DType::F32),
+            vocab,
+        )?
+        .run(&[logits, &self.targets])
+    }
+
+    /// d logits = g·(onehot(target) − softmax(logits)) from the rows' `stats`.
+    fn kernel_backward(&self, logits: &Tensor, stats: &Tensor, grad: &Tensor) -> Result<Tensor> {
+        let lse = stats.narrow(1, 1, 1)?;
+        let gl = Tensor::cat(&[&grad.to_dtype(DType::F32)?.unsqueeze(1)?, &lse], 1)?;
+        let out = (logits.shape(), logits.dtype());
+        let vocab = vec![Arg::I32(logits.dim(1)? as i32)];
+        Kernel::rows("label_logp_bwd_bf16", logits.dim(0)?, THREADS, out, vocab)?.run(&[
+            logits,
+            &self.targets,
+            &gl,
+        ])
+    }
+
+    /// The label log-probs and the logits' gradient for upstream gradient `grad`: on the GPU
+    /// one read of the logits serves both.
+    pub fn forward_and_backward(&self, logits: &Tensor, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+        if kernels::usable(logits) {
+            let stats = self.kernel_stats(logits)?;
+            let d = self.kernel_backward(logits, &stats, grad)?;
+            return Ok((stats.narrow(1, 0, 1)?.squeeze(1)?, d));
+        }
+        let args = std::slice::from_ref(logits);
+        let logp = self.forward(args)?;
+        let d = self
+            .backward(args, &logp, grad)?
+            .into_iter()
+            .next()
+            .flatten();
+        let d = d.ok_or_else(|| candle_core::Error::msg("label log-probs gave no gradient"))?;
+        Ok((logp, d))
+    }
+}
+
 impl Fused for LabelLogps {
     fn name(&self) -> &'static str {
         "label-logps"
@@ -37,9 +85,7 @@ impl Fused for LabelLogps {
         let rows = logits.dim(0)?;
         if kernels::usable(logits) {
             // All rows at once: the kernel reads bf16 and keeps nothing but the result.
-            let vocab = vec![Arg::I32(logits.dim(1)? as i32)];
-            return Kernel::rows("label_logp_bf16", rows, THREADS, (rows, DType::F32), vocab)?
-                .run(&[logits, &self.targets]);
+            return self.kernel_stats(logits)?.narrow(1, 0, 1)?.squeeze(1);
         }
         let mut parts = Vec::new();
         for start in (0..rows).step_by(CHUNK_ROWS) {
@@ -62,14 +108,8 @@ impl Fused for LabelLogps {
         let (rows, vocab) = logits.dims2()?;
         let grad = grad.to_dtype(DType::F32)?;
         if kernels::usable(logits) {
-            let out = (logits.shape(), logits.dtype());
-            let args = vec![Arg::I32(vocab as i32)];
-            let d = Kernel::rows("label_logp_bwd_bf16", rows, THREADS, out, args)?.run(&[
-                logits,
-                &self.targets,
-                &grad,
-            ])?;
-            return Ok(vec![Some(d)]);
+            let stats = self.kernel_stats(logits)?;
+            return Ok(vec![Some(self.kernel_backward(logits, &stats, &grad)?)]);
         }
         let mut parts = Vec::new();
         for start in (0..rows).step_by(CHUNK_ROWS) {
@@ -127,21 +167,6 @@ impl HeadLabelLogps {
         }
     }
 
-    /// d hidden of a chunk whose `logits` are made: (d logits)·W, d logits from `g`.
-    fn chunk_backward(
-        &self,
-        (start, n): (usize, usize),
-        logits: Tensor,
-        g: &Tensor,
-        w: &Tensor,
-    ) -> Result<Tensor> {
-        let d_logits = self.label_op(start, n)?.backward(&[logits], g, g)?;
-        let Some(Some(d_logits)) = d_logits.into_iter().next() else {
-            candle_core::bail!("label log-probs gave no gradient");
-        };
-        d_logits.matmul(w)
-    }
-
     /// The head as a dense matrix in the hidden states' dtype, and the rows per chunk.
     fn setup(&self, hidden: &Tensor) -> Result<(Tensor, usize)> {
         let w = self.head.dense_for(hidden)?;
@@ -173,13 +198,14 @@ impl Fused for HeadLabelLogps {
         let mut row_gradients = Vec::new();
         for (start, n) in self.chunks(hidden.dim(0)?, per) {
             let logits = hidden.narrow(0, start, n)?.matmul(&w.t()?)?;
-            parts.push(
-                self.label_op(start, n)?
-                    .forward(std::slice::from_ref(&logits))?,
-            );
+            let label = self.label_op(start, n)?;
             if self.gradient_in_forward {
                 let ones = Tensor::ones(n, DType::F32, hidden.device())?;
-                row_gradients.push(self.chunk_backward((start, n), logits, &ones, &w)?);
+                let (logp, d_logits) = label.forward_and_backward(&logits, &ones)?;
+                parts.push(logp);
+                row_gradients.push(d_logits.matmul(&w)?);
+            } else {
+                parts.push(label.forward(std::slice::from_ref(&logits))?);
             }
         }
         if self.gradient_in_forward {
@@ -210,7 +236,8 @@ impl Fused for HeadLabelLogps {
         for (start, n) in self.chunks(hidden.dim(0)?, per) {
             let logits = hidden.narrow(0, start, n)?.matmul(&w.t()?)?;
             let g = grad.narrow(0, start, n)?;
-            parts.push(self.chunk_backward((start, n), logits, &g, &w)?);
+            let (_, d_logits) = self.label_op(start, n)?.forward_and_backward(&logits, &g)?;
+            parts.push(d_logits.matmul(&w)?);
         }
         Ok(vec![Some(Tensor::cat(&parts, 0)?)])
     }
