@@ -1,6 +1,7 @@
 //! AdamW (torch.optim.AdamW's update, decoupled weight decay) whose state can be saved and
 //! restored for resume, and global-norm gradient clipping.
 
+use crate::model::fused::kernels::TensorList;
 use anyhow::{bail, Context, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, Var};
@@ -39,8 +40,21 @@ pub struct FlatGrads {
 }
 
 impl FlatGrads {
-    /// Concatenates each var's gradient; a var without one contributes zeros.
+    /// Concatenates each var's gradient; a var without one contributes zeros. On the GPU
+    /// one kernel copies them all.
     pub fn gather(grads: &GradStore, vars: &[Var]) -> Result<Self> {
+        let shapes = vars.iter().map(|v| v.shape().clone()).collect();
+        let device = vars.first().context("no parameters to optimise")?.device();
+        let list: Vec<_> = vars
+            .iter()
+            .map(|v| (grads.get(v), v.elem_count()))
+            .collect();
+        if let Some(list) = TensorList::new(&list, device)? {
+            return Ok(Self {
+                flat: list.gather()?,
+                shapes,
+            });
+        }
         let parts = vars
             .iter()
             .map(|v| match grads.get(v) {
@@ -53,7 +67,7 @@ impl FlatGrads {
         }
         Ok(Self {
             flat: Tensor::cat(&parts, 0)?,
-            shapes: vars.iter().map(|v| v.shape().clone()).collect(),
+            shapes,
         })
     }
 
@@ -113,19 +127,28 @@ pub struct AdamW {
     /// First and second moments of every parameter, flat in `vars` order, f32.
     m: Tensor,
     v: Tensor,
+    /// The parameters for the one-kernel step on the GPU (None on the CPU). Their addresses
+    /// hold: a Var's storage is written in place, never replaced.
+    params_list: Option<TensorList>,
 }
 
 impl AdamW {
     pub fn new(vars: Vec<Var>, params: AdamWParams) -> Result<Self> {
         let total: usize = vars.iter().map(|v| v.elem_count()).sum();
         let device = vars.first().context("no parameters to optimise")?.device();
-        let zeros = Tensor::zeros(total, DType::F32, device)?;
+        let list: Vec<_> = vars
+            .iter()
+            .map(|v| (Some(v.as_tensor()), v.elem_count()))
+            .collect();
+        let list = TensorList::new(&list, device)?;
+        // Two tensors: the GPU step updates them in place.
         Ok(Self {
             params,
             step_t: 0,
-            m: zeros.clone(),
-            v: zeros,
+            m: Tensor::zeros(total, DType::F32, device)?,
+            v: Tensor::zeros(total, DType::F32, device)?,
             vars,
+            params_list: list,
         })
     }
 
@@ -146,6 +169,11 @@ impl AdamW {
         let bias1 = 1.0 - p.beta1.powi(self.step_t as i32);
         let bias2 = 1.0 - p.beta2.powi(self.step_t as i32);
         let g = &grads.flat;
+        if let Some(list) = self.params_list.as_ref().filter(|_| g.device().is_cuda()) {
+            let hyper = [p.lr, p.beta1, p.beta2, p.eps, p.weight_decay, bias1, bias2];
+            list.adamw(g, &self.m, &self.v, hyper.map(|x| x as f32))?;
+            return Ok(());
+        }
         self.m = ((&self.m * p.beta1)? + (g * (1.0 - p.beta1))?)?;
         self.v = ((&self.v * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
         let denom = ((&self.v / bias2)?.sqrt()? + p.eps)?;

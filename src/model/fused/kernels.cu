@@ -499,3 +499,41 @@ extern "C" __global__ void rope_merge_bwd_bf16(const bf16* g, const float* cs, c
         out[p.bshd + half] = store(g2 * co - g1 * si);
     }
 }
+
+// Parameters and their gradients as a list of f32 tensors: `table` holds their device addresses
+// (table[0..params)), then their offsets in one flat vector laid end to end
+// (table[params..2·params], the last one its length). Block row y works on tensor y.
+#define FOR_EACH_OF_TENSOR(i, len) \
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < (len); i += (u64)gridDim.x * blockDim.x)
+
+// The tensors copied into one flat vector; a zero address stands for zeros.
+extern "C" __global__ void gather_f32(const long long* table, float* out, int params) {
+    const int p = blockIdx.y;
+    const float* src = (const float*)table[p];
+    const u64 start = table[params + p], len = table[params + p + 1] - start;
+    FOR_EACH_OF_TENSOR(i, len) out[start + i] = src ? src[i] : 0.f;
+}
+
+// torch.optim.AdamW's step (decoupled weight decay, bias-corrected moments) on the tensors,
+// in place, with the flat gradient g and the flat moments at m and v (in place too).
+// `done`, one element, is the launch's output.
+extern "C" __global__ void adamw_f32(const long long* table, const float* g, float* done,
+                                     int params, u64 m_at, u64 v_at, float lr, float beta1,
+                                     float beta2, float eps, float decay, float bias1,
+                                     float bias2) {
+    const int p = blockIdx.y;
+    float* w = (float*)table[p];
+    float* m = (float*)m_at;
+    float* v = (float*)v_at;
+    const u64 start = table[params + p], len = table[params + p + 1] - start;
+    FOR_EACH_OF_TENSOR(i, len) {
+        const u64 k = start + i;
+        const float gk = g[k];
+        const float mk = beta1 * m[k] + (1.f - beta1) * gk;
+        const float vk = beta2 * v[k] + (1.f - beta2) * gk * gk;
+        m[k] = mk;
+        v[k] = vk;
+        w[i] = w[i] * (1.f - lr * decay) - mk / (bias1 / lr) / (sqrtf(vk / bias2) + eps);
+    }
+    if (p == 0 && blockIdx.x == 0 && threadIdx.x == 0) done[0] = 0.f;
+}

@@ -141,6 +141,7 @@ impl Kernel {
                 DType::BF16 => storage.as_cuda_slice::<half::bf16>()?.device_ptr(&stream).0,
                 DType::F32 => storage.as_cuda_slice::<f32>()?.device_ptr(&stream).0,
                 DType::U32 => storage.as_cuda_slice::<u32>()?.device_ptr(&stream).0,
+                DType::I64 => storage.as_cuda_slice::<i64>()?.device_ptr(&stream).0,
                 other => candle_core::bail!("{}: no {other:?} inputs", self.name),
             };
             pointers.push(base + (start * storage.dtype().size_in_bytes()) as u64);
@@ -320,4 +321,93 @@ pub fn dequantize_bf16(
     let args = vec![Arg::U64(pointer), Arg::U64(blocks as u64)];
     let kernel = Kernel::elementwise(name, blocks * 4, (q.shape(), DType::BF16), args);
     Ok(Some(kernel.run_unread(&anchor)?))
+}
+
+/// Threads per block and blocks per tensor of the tensor-list kernels.
+const LIST_THREADS: u32 = 256;
+const LIST_BLOCKS: usize = 8;
+
+/// A list of f32 tensors for the tensor-list kernels (kernels.cu, `gather_f32`): their device
+/// addresses and their offsets in a flat vector, uploaded as one table; None on the CPU, in
+/// a CPU build, or when a tensor is not a contiguous f32 GPU tensor. A missing tensor (None)
+/// stands for zeros of its length.
+pub struct TensorList {
+    table: Tensor,
+    count: usize,
+    total: usize,
+}
+
+impl TensorList {
+    pub fn new(tensors: &[(Option<&Tensor>, usize)], device: &Device) -> Result<Option<Self>> {
+        if !cfg!(feature = "cuda") || !device.is_cuda() || tensors.is_empty() {
+            return Ok(None);
+        }
+        let mut addresses = Vec::with_capacity(tensors.len());
+        let mut offsets = vec![0i64];
+        for (t, len) in tensors {
+            let address = match t {
+                Some(t) => match f32_address(t, *len)? {
+                    Some(a) => a as i64,
+                    None => return Ok(None),
+                },
+                None => 0,
+            };
+            addresses.push(address);
+            offsets.push(offsets[offsets.len() - 1] + *len as i64);
+        }
+        let total = *offsets.last().unwrap_or(&0) as usize;
+        addresses.extend(offsets);
+        let count = tensors.len();
+        let table = Tensor::from_vec(addresses, 2 * count + 1, device)?;
+        Ok(Some(Self {
+            table,
+            count,
+            total,
+        }))
+    }
+
+    fn kernel(&self, name: &'static str, out: usize, mut args: Vec<Arg>) -> Result<Kernel> {
+        args.insert(0, Arg::I32(self.count as i32));
+        let blocks = (LIST_BLOCKS, self.count);
+        Kernel::grid(name, blocks, LIST_THREADS, (out, DType::F32), args)
+    }
+
+    /// The tensors laid end to end in one flat f32 vector.
+    pub fn gather(&self) -> Result<Tensor> {
+        self.kernel("gather_f32", self.total, vec![])?
+            .run(&[&self.table])
+    }
+
+    /// One AdamW step on the tensors in place, from the flat gradient `g` and the flat
+    /// moments `m` and `v` (updated in place); `hyper` is (lr, beta1, beta2, eps, weight
+    /// decay, bias correction 1, bias correction 2).
+    pub fn adamw(&self, g: &Tensor, m: &Tensor, v: &Tensor, hyper: [f32; 7]) -> Result<()> {
+        let (Some(m_at), Some(v_at)) = (f32_address(m, self.total)?, f32_address(v, self.total)?)
+        else {
+            candle_core::bail!("adamw: the moments are not flat f32 GPU tensors");
+        };
+        let mut args = vec![Arg::U64(m_at), Arg::U64(v_at)];
+        args.extend(hyper.map(Arg::F32));
+        self.kernel("adamw_f32", 1, args)?.run(&[&self.table, g])?;
+        Ok(())
+    }
+}
+
+/// The device address of a contiguous f32 GPU tensor of `len` elements.
+fn f32_address(t: &Tensor, len: usize) -> Result<Option<u64>> {
+    if t.dtype() != DType::F32 || !t.is_contiguous() || t.elem_count() != len {
+        return Ok(None);
+    }
+    #[cfg(feature = "cuda")]
+    {
+        use candle_core::backend::BackendStorage;
+        use candle_core::cuda_backend::cudarc::driver::DevicePtr;
+        let (storage, layout) = t.storage_and_layout();
+        if let candle_core::Storage::Cuda(s) = &*storage {
+            let stream = s.device().cuda_stream();
+            let base = s.as_cuda_slice::<f32>()?.device_ptr(&stream).0;
+            return Ok(Some(base + (layout.start_offset() * 4) as u64));
+        }
+    }
+    Ok(None)
 }
