@@ -31,7 +31,10 @@ def main(path):
         alloc = statistics.median(r["peak_allocated_gib"] for r in side["peft"])
         first = side["tunelab"][0]
         unit = "pairs" if first["stage"] == "dpo" else "seqs"
-        label = f'{first["model"].split("/")[-1]} {first["stage"].upper()} {first["batch"]} {unit}×{first["seq"]} ({first["base"]} base)'
+        label = f'{first["model"].split("/")[-1]} {first["stage"].upper()} {first["batch"]} {unit}×{first["seq"]} ({first["base"]} base'
+        if "checkpointed_layers" in first:
+            label += f', {first["checkpointed_layers"]} layers checkpointed'
+        label += ")"
         t, p = med["tunelab"], med["peft"]
         print(f'| {label} | {t["ms_per_step"]:.1f} | {p["ms_per_step"]:.1f} '
               f'| {t["tokens_per_s"]:,.0f} | {p["tokens_per_s"]:,.0f} '
