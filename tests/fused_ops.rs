@@ -485,9 +485,10 @@ fn products_accumulate_into_their_sum_in_both_orientations() {
 
 /// The head split and merge (one 16-byte-move kernel on the GPU) against reshape and
 /// transpose, with a head size the kernel takes (16) and one it leaves to tensor ops (6);
-/// and the residual add against candle's, for whole and ragged groups of 8.
+/// the residual add against candle's, for whole and ragged groups of 8; and the adapter's
+/// paired bf16 cast against two casts (on the CPU there is no kernel for it).
 #[test]
-fn head_split_merge_and_add_match_the_tensor_ops() {
+fn small_kernels_match_the_tensor_ops() {
     let device = common::device();
     let dtype = act_dtype(&device);
     for d in [16, 6] {
@@ -511,5 +512,18 @@ fn head_split_merge_and_add_match_the_tensor_ops() {
         let sum = fused::kernels::add(&a, &b).unwrap();
         let expected = (&a + &b).unwrap();
         assert!(rel_diff(&sum, &expected) == 0.0, "n {n}: add");
+    }
+    let a = randn(&[4, 24], DType::F32, &device);
+    let b = randn(&[40, 4], DType::F32, &device);
+    let pair = fused::kernels::bf16_pair(&a, &b, 2.5).unwrap();
+    assert_eq!(pair.is_some(), device.is_cuda());
+    if let Some((a16, b16)) = pair {
+        assert_eq!((a16.dims(), b16.dims()), (a.dims(), b.dims()));
+        let expected_b = (&b * 2.5).unwrap().to_dtype(DType::BF16).unwrap();
+        assert!(
+            rel_diff(&a16, &a.to_dtype(DType::BF16).unwrap()) == 0.0,
+            "A"
+        );
+        assert!(rel_diff(&b16, &expected_b) == 0.0, "B");
     }
 }

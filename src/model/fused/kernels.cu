@@ -337,6 +337,13 @@ extern "C" __global__ void rms_norm_bwd_bf16(const bf16* x, const bf16* g, const
         out[j] = store(r * (load(gr[j]) * w[j] - load(xr[j]) * r * dot));
 }
 
+// out = [a, scale·b] in bf16: an adapter's A and its scaled B cast by one launch.
+extern "C" __global__ void cast_pair_bf16(const float* a, const float* b, bf16* out, u64 na, u64 nb,
+                                          float scale) {
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < na + nb; i += (u64)gridDim.x * blockDim.x)
+        out[i] = store(i < na ? a[i] : b[i - na] * scale);
+}
+
 // (b, s, h, d) → (b, h, s, d) when to_heads, else back: 8 elements (16 bytes) a thread, d a
 // multiple of 8 and both pointers 16-byte aligned (the caller checks).
 extern "C" __global__ void heads_transpose_bf16(const bf16* x, bf16* out, int b, int s, int h,

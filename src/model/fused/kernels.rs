@@ -272,6 +272,26 @@ pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     a + b
 }
 
+/// f32 `a` and `scale`·`b` in bf16, cast by one launch into one buffer (two views of it);
+/// None when the kernel cannot take them (the caller casts with tensor ops).
+pub fn bf16_pair(a: &Tensor, b: &Tensor, scale: f64) -> Result<Option<(Tensor, Tensor)>> {
+    let takes =
+        |t: &Tensor| cfg!(feature = "cuda") && t.device().is_cuda() && t.dtype() == DType::F32;
+    if !takes(a) || !takes(b) {
+        return Ok(None);
+    }
+    let (na, nb) = (a.elem_count(), b.elem_count());
+    let args = vec![
+        Arg::U64(na as u64),
+        Arg::U64(nb as u64),
+        Arg::F32(scale as f32),
+    ];
+    let out = (na + nb, DType::BF16);
+    let both = Kernel::elementwise("cast_pair_bf16", na + nb, out, args).run(&[a, b])?;
+    let a_bf16 = both.narrow(0, 0, na)?.reshape(a.shape())?;
+    Ok(Some((a_bf16, both.narrow(0, na, nb)?.reshape(b.shape())?)))
+}
+
 /// (b, s, h, d) → (b, h, s, d) with `to_heads`, else the reverse, as one kernel of 16-byte
 /// moves; None when the kernel cannot take `x` (the caller transposes with tensor ops).
 pub fn heads_transpose(

@@ -5,7 +5,7 @@
 //! with A and B cast from their f32 masters; their gradients come back as f32. On the GPU
 //! the update is accumulated into the base product in place.
 
-use super::kernels::{add_kept, drop_inputs};
+use super::kernels::{add_kept, bf16_pair, drop_inputs};
 use super::low_rank::{add_product, product_plus, transposed_product_f32};
 use super::Fused;
 use crate::model::linear::BaseWeight;
@@ -57,13 +57,19 @@ impl LoraLinear {
         )
     }
 
-    /// A and σ·B in `dtype`.
+    /// A and σ·B in `dtype` (bf16 on the GPU: one launch for both).
     fn factors(&self, a: &Tensor, b: &Tensor, dtype: DType) -> Result<(Tensor, Tensor)> {
-        cached(
-            &self.factors,
-            |(a, _)| a.dtype() == dtype,
-            || Ok((a.to_dtype(dtype)?, (b * self.factor())?.to_dtype(dtype)?)),
-        )
+        let make = || {
+            let pair = match dtype {
+                DType::BF16 => bf16_pair(a, b, self.factor())?,
+                _ => None,
+            };
+            match pair {
+                Some(pair) => Ok(pair),
+                None => Ok((a.to_dtype(dtype)?, (b * self.factor())?.to_dtype(dtype)?)),
+            }
+        };
+        cached(&self.factors, |(a, _)| a.dtype() == dtype, make)
     }
 
     /// dropout(x) (no rescale) and its product with Aᵀ, for x as rows (rows, in). The cached
