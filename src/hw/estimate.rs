@@ -214,13 +214,12 @@ fn terms_for(shape: RunShape, f: &ModelFacts, lora: u64, config: &RunConfig) -> 
     // Eval generation: a bf16 KV cache for a batch of prompt + reply sequences.
     let eval_positions = config.eval_batch_size * (shape.seq + config.eval_max_new_tokens);
     let kv_cache = 2 * f.layers * f.kv_heads * f.head_dim * eval_positions * 2;
-    let terms = vec![
+    let mut terms = vec![
         term("base weights (as stored)", f.weight_bytes as f64),
         term("LoRA weights (f32)", lora as f64 * 4.0),
         term("LoRA gradients (f32)", lora as f64 * 4.0),
         term("AdamW moments (f32)", lora as f64 * 8.0),
         term("layer inputs kept for backward (bf16)", layer_inputs),
-        term("activations of layers not checkpointed (bf16)", kept),
         term("activations of the layer in backward", one_layer),
         term("attention scores of that layer", attention),
         term(
@@ -235,6 +234,11 @@ fn terms_for(shape: RunShape, f: &ModelFacts, lora: u64, config: &RunConfig) -> 
         term("allocator workspace", WORKSPACE_BYTES as f64),
         term("CUDA context", CUDA_CONTEXT_BYTES as f64),
     ];
+    if kept_layers > 0 {
+        let name = format!("activations of the {kept_layers} layers not checkpointed (bf16)");
+        // Beside the layer inputs, the other activations kept for the backward.
+        terms.insert(5, term(&name, kept));
+    }
     let total_bytes = terms.iter().map(|t| t.bytes).sum();
     Estimate {
         shape,
@@ -318,10 +322,16 @@ impl std::fmt::Display for Plan {
                 ""
             }
         )?;
+        let width = e
+            .terms
+            .iter()
+            .map(|t| t.name.chars().count())
+            .max()
+            .unwrap_or(0);
         for t in &e.terms {
-            writeln!(f, "  {:<34} {:>10}", t.name, gib(t.bytes))?;
+            writeln!(f, "  {:<width$} {:>10}", t.name, gib(t.bytes))?;
         }
-        writeln!(f, "  {:<34} {:>10}", "total", gib(e.total_bytes))?;
+        writeln!(f, "  {:<width$} {:>10}", "total", gib(e.total_bytes))?;
         match (e.verdict, e.free_bytes) {
             (Some(v), Some(free)) => {
                 let word = match v {
@@ -420,13 +430,16 @@ mod tests {
         assert_eq!(bytes(&e, "activations of the layer"), 2048 * 88 * 2112);
         // Every layer checkpointed by default: none kept. With 10 of 30 checkpointed, 20
         // layers keep 3·576 + 2·576 + 2·192 + 3·1536 bf16 values a token.
-        assert_eq!(bytes(&e, "activations of layers not"), 0);
+        assert!(e.terms.iter().all(|t| !t.name.contains("not checkpointed")));
         let partial = RunConfig {
             gradient_checkpointing: crate::config::GradientCheckpointing::Layers(10),
             ..config(Stage::Sft, 8, 256)
         };
         let p = estimate(&partial, &f, None);
-        assert_eq!(bytes(&p, "activations of layers not"), 2048 * 20 * 7872 * 2);
+        assert_eq!(
+            bytes(&p, "activations of the 20 layers not"),
+            2048 * 20 * 7872 * 2
+        );
         // K and V, 30 layers × 3 kv heads × 64 × 8 eval rows × (256 + 256) positions, bf16.
         assert_eq!(bytes(&e, "KV cache"), 2 * 30 * 192 * 8 * 512 * 2);
         assert_eq!(e.total_bytes, e.terms.iter().map(|t| t.bytes).sum::<u64>());
