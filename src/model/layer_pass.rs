@@ -18,7 +18,6 @@ use super::fused::{self, Fused};
 use super::linear::Linear;
 use super::llama::{DecoderLayer, RopeTables};
 use candle_core::{Result, Tensor};
-use std::sync::Mutex;
 
 /// A projection's adapter op with its A and B (None: the base alone), made once per pass so
 /// that the backward reuses the weight the forward dequantized.
@@ -178,7 +177,7 @@ pub struct LayerNode {
     pub rope: RopeTables,
     /// None: the backward recomputes the activations (gradient checkpointing). Some: the
     /// forward leaves them here for the backward, which is faster and holds them meanwhile.
-    kept: Option<Mutex<Option<Saved>>>,
+    kept: Option<fused::Handoff<Saved>>,
 }
 
 impl Fused for LayerNode {
@@ -191,7 +190,7 @@ impl Fused for LayerNode {
             .layer
             .pass(&args[0], self.mask.as_ref(), &self.rope, None)?;
         if let Some(slot) = &self.kept {
-            *slot.lock().map_err(|_| lock_error())? = Some(saved.lightened());
+            slot.put(saved.lightened())?;
         }
         Ok(y)
     }
@@ -205,7 +204,7 @@ impl Fused for LayerNode {
         grad: &Tensor,
     ) -> Result<Vec<Option<Tensor>>> {
         let kept = match &self.kept {
-            Some(slot) => slot.lock().map_err(|_| lock_error())?.take(),
+            Some(slot) => slot.take()?,
             None => None,
         };
         let saved = match kept {
@@ -221,10 +220,6 @@ impl Fused for LayerNode {
             .pass_backward(&args[0], &saved, &self.rope, &grad.contiguous()?)?;
         Ok(vec![Some(gx)])
     }
-}
-
-fn lock_error() -> candle_core::Error {
-    candle_core::Error::msg("a layer's kept activations were poisoned by a panic")
 }
 
 impl Saved {
@@ -251,7 +246,7 @@ pub fn training_node(
         layer: layer.clone(),
         mask: mask.cloned(),
         rope: rope.clone(),
-        kept: (!recompute).then(|| Mutex::new(None)),
+        kept: (!recompute).then(fused::Handoff::default),
     };
     // candle runs a node's backward only if some input leads to a variable. The first
     // layer's input (the embeddings) leads to none, so one of the layer's own adapter

@@ -62,9 +62,6 @@ impl FlatGrads {
                 None => Tensor::zeros(v.elem_count(), DType::F32, v.device()),
             })
             .collect::<candle_core::Result<Vec<_>>>()?;
-        if parts.is_empty() {
-            bail!("no parameters to optimise");
-        }
         Ok(Self {
             flat: Tensor::cat(&parts, 0)?,
             shapes,

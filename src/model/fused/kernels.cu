@@ -513,12 +513,23 @@ extern "C" __global__ void rope_merge_bwd_bf16(const bf16* g, const float* cs, c
 #define FOR_EACH_OF_TENSOR(i, len) \
     for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < (len); i += (u64)gridDim.x * blockDim.x)
 
+// This block row's tensor: its address, and where it starts in the flat vector and how long it is.
+struct ListEntry {
+    long long address;
+    u64 start, len;
+};
+
+__device__ __forceinline__ ListEntry list_entry(const long long* table, int params) {
+    const int p = blockIdx.y;
+    const u64 start = table[params + p];
+    return {table[p], start, table[params + p + 1] - start};
+}
+
 // The tensors copied into one flat vector; a zero address stands for zeros.
 extern "C" __global__ void gather_f32(const long long* table, float* out, int params) {
-    const int p = blockIdx.y;
-    const float* src = (const float*)table[p];
-    const u64 start = table[params + p], len = table[params + p + 1] - start;
-    FOR_EACH_OF_TENSOR(i, len) out[start + i] = src ? src[i] : 0.f;
+    const ListEntry t = list_entry(table, params);
+    const float* src = (const float*)t.address;
+    FOR_EACH_OF_TENSOR(i, t.len) out[t.start + i] = src ? src[i] : 0.f;
 }
 
 // torch.optim.AdamW's step (decoupled weight decay, bias-corrected moments) on the tensors,
@@ -528,13 +539,12 @@ extern "C" __global__ void adamw_f32(const long long* table, const float* g, flo
                                      int params, u64 m_at, u64 v_at, float lr, float beta1,
                                      float beta2, float eps, float decay, float bias1,
                                      float bias2) {
-    const int p = blockIdx.y;
-    float* w = (float*)table[p];
+    const ListEntry t = list_entry(table, params);
+    float* w = (float*)t.address;
     float* m = (float*)m_at;
     float* v = (float*)v_at;
-    const u64 start = table[params + p], len = table[params + p + 1] - start;
-    FOR_EACH_OF_TENSOR(i, len) {
-        const u64 k = start + i;
+    FOR_EACH_OF_TENSOR(i, t.len) {
+        const u64 k = t.start + i;
         const float gk = g[k];
         const float mk = beta1 * m[k] + (1.f - beta1) * gk;
         const float vk = beta2 * v[k] + (1.f - beta2) * gk * gk;
@@ -542,5 +552,5 @@ extern "C" __global__ void adamw_f32(const long long* table, const float* g, flo
         v[k] = vk;
         w[i] = w[i] * (1.f - lr * decay) - mk / (bias1 / lr) / (sqrtf(vk / bias2) + eps);
     }
-    if (p == 0 && blockIdx.x == 0 && threadIdx.x == 0) done[0] = 0.f;
+    if (blockIdx.y == 0 && blockIdx.x == 0 && threadIdx.x == 0) done[0] = 0.f;
 }

@@ -3,9 +3,8 @@
 //! intermediates are kept; backward recomputes the softmax chunk by chunk.
 
 use super::kernels::{self, Arg, Kernel};
-use super::Fused;
+use super::{Fused, Handoff};
 use candle_core::{DType, Result, Tensor, D};
-use std::sync::Mutex;
 
 /// Threads per row of the GPU kernels (a row is a whole vocabulary).
 const THREADS: u32 = 1024;
@@ -149,7 +148,7 @@ pub struct HeadLabelLogps {
     /// Whether the forward makes d logp / d hidden for the backward (see above).
     pub gradient_in_forward: bool,
     /// d logp / d hidden from the forward, until the backward takes it.
-    row_gradients: Mutex<Option<Tensor>>,
+    row_gradients: Handoff<Tensor>,
 }
 
 impl HeadLabelLogps {
@@ -163,7 +162,7 @@ impl HeadLabelLogps {
             targets,
             chunk_logits: HEAD_CHUNK_LOGITS,
             gradient_in_forward,
-            row_gradients: Mutex::new(None),
+            row_gradients: Handoff::default(),
         }
     }
 
@@ -209,8 +208,7 @@ impl Fused for HeadLabelLogps {
             }
         }
         if self.gradient_in_forward {
-            *self.row_gradients.lock().map_err(|_| poisoned())? =
-                Some(Tensor::cat(&row_gradients, 0)?);
+            self.row_gradients.put(Tensor::cat(&row_gradients, 0)?)?;
         }
         Tensor::cat(&parts, 0)
     }
@@ -225,7 +223,7 @@ impl Fused for HeadLabelLogps {
     ) -> Result<Vec<Option<Tensor>>> {
         let hidden = &args[0];
         let grad = grad.to_dtype(DType::F32)?;
-        if let Some(rows) = self.row_gradients.lock().map_err(|_| poisoned())?.take() {
+        if let Some(rows) = self.row_gradients.take()? {
             let scaled = rows
                 .to_dtype(DType::F32)?
                 .broadcast_mul(&grad.unsqueeze(1)?)?;
@@ -241,8 +239,4 @@ impl Fused for HeadLabelLogps {
         }
         Ok(vec![Some(Tensor::cat(&parts, 0)?)])
     }
-}
-
-fn poisoned() -> candle_core::Error {
-    candle_core::Error::msg("the head's row gradients were poisoned by a panic")
 }

@@ -16,7 +16,7 @@ pub mod swiglu;
 
 use candle_core::{CpuStorage, Layout, Result, Shape, Tensor};
 use node::{Body, Node};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// An op with a hand-written backward.
 pub trait Fused: Send + Sync {
@@ -38,6 +38,32 @@ pub fn apply<F: Fused + 'static>(op: F, args: &[&Tensor]) -> Result<Tensor> {
         [a, b, c] => a.apply_op3_arc(b, c, Arc::new(Box::new(node))),
         _ => candle_core::bail!("a fused op takes one to three tensors"),
     }
+}
+
+/// What an op's forward leaves for its backward (which takes it), in a slot both can reach
+/// through `&self`.
+pub struct Handoff<T>(Mutex<Option<T>>);
+
+impl<T> Default for Handoff<T> {
+    fn default() -> Self {
+        Self(Mutex::new(None))
+    }
+}
+
+impl<T> Handoff<T> {
+    pub fn put(&self, value: T) -> Result<()> {
+        *self.0.lock().map_err(|_| poisoned())? = Some(value);
+        Ok(())
+    }
+
+    /// The value put, once; None when nothing was put or it was taken.
+    pub fn take(&self) -> Result<Option<T>> {
+        Ok(self.0.lock().map_err(|_| poisoned())?.take())
+    }
+}
+
+fn poisoned() -> candle_core::Error {
+    candle_core::Error::msg("a fused op's forward-to-backward slot was poisoned by a panic")
 }
 
 struct Wrap<F> {
