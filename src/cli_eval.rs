@@ -9,7 +9,7 @@ use tunelab::eval::cases::load_eval_file;
 use tunelab::eval::checks::Checks;
 use tunelab::eval::compare::{compare, CompareEvent, CompareReport};
 use tunelab::eval::run::{evaluate, EvalSettings, Variant};
-use tunelab::model::peft::load_adapter;
+use tunelab::model::peft::{check_adapter_base, load_adapter};
 use tunelab::model::{LoadedModel, ModelSource};
 
 /// What both commands read: the config, the cases, where the report goes, the device.
@@ -89,6 +89,9 @@ fn prepare(input: &EvalInput, adapter: Option<&Path>, few_shot: usize) -> Result
     }
     let device = device::open(input.device)?;
     let source = ModelSource::parse(Some(config.model_name.as_str()))?;
+    if let Some(dir) = adapter {
+        check_adapter_base(dir, &source)?;
+    }
     let mut loaded = LoadedModel::load(&source, &device, &mut |line| eprintln!("{line}"))?;
     if let Some(dir) = adapter {
         load_adapter(&mut loaded.model, dir)?;

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use std::path::PathBuf;
 use tunelab::export::{export, probe, ExportFormat, ExportRequest, FloatType, QuantType};
-use tunelab::model::peft::load_adapter;
+use tunelab::model::peft::{check_adapter_base, load_adapter};
 use tunelab::model::{LoadedModel, ModelSource};
 
 #[derive(clap::Args)]
@@ -65,6 +65,9 @@ pub fn run_export(a: ExportArgs, progress: &mut dyn FnMut(&str)) -> Result<()> {
 /// Always on the CPU in f32, so that the numbers do not depend on the machine.
 pub fn run_logits(a: LogitsArgs, progress: &mut dyn FnMut(&str)) -> Result<()> {
     let source = ModelSource::parse(a.model.as_deref())?;
+    if let Some(dir) = &a.adapter {
+        check_adapter_base(dir, &source)?;
+    }
     let mut loaded = LoadedModel::load(&source, &candle_core::Device::Cpu, progress)?;
     if let Some(dir) = &a.adapter {
         load_adapter(&mut loaded.model, dir)?;

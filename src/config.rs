@@ -29,7 +29,7 @@ impl Stage {
 /// default), `false` none (the fastest), or a number of layers counted from the first (the
 /// rest keep theirs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, try_from = "serde_json::Value")]
 pub enum GradientCheckpointing {
     Flag(bool),
     Layers(usize),
@@ -48,6 +48,23 @@ impl GradientCheckpointing {
             Self::Flag(true) => total,
             Self::Flag(false) => 0,
             Self::Layers(n) => n.min(total),
+        }
+    }
+}
+
+impl TryFrom<serde_json::Value> for GradientCheckpointing {
+    type Error = String;
+
+    fn try_from(value: serde_json::Value) -> std::result::Result<Self, String> {
+        match &value {
+            serde_json::Value::Bool(b) => Ok(Self::Flag(*b)),
+            serde_json::Value::Number(n) if n.as_u64().is_some() => {
+                Ok(Self::Layers(n.as_u64().unwrap_or_default() as usize))
+            }
+            serde_json::Value::String(s) => s.parse(),
+            other => Err(format!(
+                "{other}: use true (every layer), false (none) or a number of layers"
+            )),
         }
     }
 }
@@ -233,22 +250,32 @@ fn check_keys(
 impl RunConfig {
     /// Reads a .toml or .json config; relative paths are resolved against its folder.
     pub fn load(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            bail!(
+                "{}: is a folder; give the config file in it",
+                path.display()
+            );
+        }
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read", path.display()))?;
-        let value: serde_json::Value = if path.extension().is_some_and(|e| e == "json") {
-            serde_json::from_str(&text)
-                .with_context(|| format!("{}: not valid JSON", path.display()))?
-        } else {
-            let table: toml::Value = toml::from_str(&text)
-                .with_context(|| format!("{}: not valid TOML", path.display()))?;
-            serde_json::to_value(table)?
-        };
+        let value = parse_text(&text, path.extension().is_some_and(|e| e == "json"))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let serde_json::Value::Object(mut map) = value else {
             bail!("{}: the config must be a table of keys", path.display());
         };
+        if map.is_empty() {
+            bail!(
+                "{}: the config is empty (it needs at least train_file)",
+                path.display()
+            );
+        }
         let known = known_keys();
         check_keys(&map, &known, path, "")?;
-        let base = path.parent().unwrap_or(Path::new("."));
+        // Absolute, so that paths stored in a checkpoint mean the same from any folder.
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let base = std::path::absolute(folder.unwrap_or(Path::new(".")))
+            .with_context(|| format!("{}: cannot resolve its folder", path.display()))?;
+        let base = base.as_path();
         let stage_keys: Vec<String> = known
             .iter()
             .filter(|k| !matches!(k.as_str(), "stage" | "stages" | "sft" | "dpo"))
@@ -264,18 +291,21 @@ impl RunConfig {
                 Some(_) => bail!("{}: '{stage}' must be a table of keys", path.display()),
             }
         }
-        let mut config: Self = serde_json::from_value(serde_json::Value::Object(map))
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut config: Self =
+            from_table(map).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         config.resolve_paths(base);
+        // Each stage table checked now, not when its stage starts.
         config
             .validate()
+            .and_then(|()| config.stage_configs().map(drop))
             .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
         Ok(config)
     }
 
     fn resolve_paths(&mut self, base: &Path) {
         let join = |p: &Path| {
-            if p.is_relative() {
+            // An empty path stays empty, for validate to name the missing key.
+            if p.is_relative() && !p.as_os_str().is_empty() {
                 base.join(p)
             } else {
                 p.to_path_buf()
@@ -316,6 +346,11 @@ impl RunConfig {
         }
         if self.train_file.as_os_str().is_empty() {
             bail!("train_file is required");
+        }
+        if self.max_steps == Some(0) {
+            bail!(
+                "max_steps must be at least 1 (a run of 0 steps would write an untrained adapter)"
+            );
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             bail!("learning_rate must be positive, got {}", self.learning_rate);
@@ -381,8 +416,8 @@ impl RunConfig {
             let mut merged = base.clone();
             merged.extend(overrides.clone());
             merged.insert("stage".into(), serde_json::to_value(stage)?);
-            let mut config: RunConfig = serde_json::from_value(serde_json::Value::Object(merged))
-                .map_err(|e| anyhow::anyhow!("[{}]: {e}", stage.name()))?;
+            let mut config =
+                from_table(merged).map_err(|e| anyhow::anyhow!("[{}]: {e}", stage.name()))?;
             if !overrides.contains_key("output_dir") {
                 config.output_dir = self.output_dir.join(stage.name());
             }
@@ -408,6 +443,57 @@ impl RunConfig {
             use_rslora: self.use_rslora,
         }
     }
+}
+
+/// A config's text as a table of values: JSON, or TOML (whose errors are kept whole, with
+/// their line, and whose nan/inf values are refused by key before JSON would turn them into
+/// null).
+fn parse_text(text: &str, json: bool) -> std::result::Result<serde_json::Value, String> {
+    if json {
+        return serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"));
+    }
+    let table: toml::Value = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        match line {
+            Some(line) => format!("line {line}: {}", e.message().trim()),
+            None => format!("not valid TOML: {}", e.message().trim()),
+        }
+    })?;
+    if let Some(key) = non_finite_key(&table, "") {
+        return Err(format!("'{key}' is nan or inf; give a finite number"));
+    }
+    serde_json::to_value(table).map_err(|e| e.to_string())
+}
+
+/// The dotted key of the first nan or inf value in a TOML value, if any.
+fn non_finite_key(value: &toml::Value, at: &str) -> Option<String> {
+    let child = |key: &str| {
+        if at.is_empty() {
+            key.to_string()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    match value {
+        toml::Value::Float(f) if !f.is_finite() => Some(at.to_string()),
+        toml::Value::Table(t) => t.iter().find_map(|(k, v)| non_finite_key(v, &child(k))),
+        toml::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| non_finite_key(v, &child(&i.to_string()))),
+        _ => None,
+    }
+}
+
+/// A table of keys as a config; a value of the wrong type names its key.
+fn from_table(
+    table: serde_json::Map<String, serde_json::Value>,
+) -> std::result::Result<RunConfig, String> {
+    serde_path_to_error::deserialize(serde_json::Value::Object(table)).map_err(
+        |e: serde_path_to_error::Error<serde_json::Error>| format!("'{}': {}", e.path(), e.inner()),
+    )
 }
 
 /// Resolves the path-valued keys of a stage table against the config file's folder.
@@ -462,6 +548,97 @@ mod tests {
             err.contains("unknown key 'learning_rte' (did you mean 'learning_rate'?)"),
             "{err}"
         );
+    }
+
+    fn load_err(name: &str, text: &str) -> String {
+        format!("{:#}", RunConfig::load(&write(name, text)).unwrap_err())
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_key() {
+        let cases = [
+            (
+                "t1.toml",
+                "train_file = \"a\"\nlearning_rate = \"abc\"\n",
+                "'learning_rate': invalid type: string",
+            ),
+            (
+                "t2.toml",
+                "train_file = \"a\"\nper_device_train_batch_size = -1\n",
+                "'per_device_train_batch_size': invalid value: integer `-1`",
+            ),
+            (
+                "t3.toml",
+                "train_file = \"a\"\nlora_r = 2.5\n",
+                "'lora_r': invalid type: floating point",
+            ),
+            (
+                "t4.toml",
+                "train_file = \"a\"\ngradient_checkpointing = \"maybe\"\n",
+                "'gradient_checkpointing': 'maybe': use true",
+            ),
+            (
+                "t5.toml",
+                "train_file = \"a\"\nlearning_rate = nan\n",
+                "'learning_rate' is nan or inf",
+            ),
+            (
+                "t6.toml",
+                "train_file = \"a\"\n[dpo]\nbeta = -inf\n",
+                "'dpo.beta' is nan or inf",
+            ),
+            (
+                "t7.json",
+                "{\"train_file\": \"a\", \"seed\": \"x\"}",
+                "'seed': invalid type: string",
+            ),
+            (
+                "t8.toml",
+                "train_file = \"a\"\nbeta = 0.1\nbeta = 0.2\n",
+                "line 3: duplicate key",
+            ),
+            ("t9.toml", "", "the config is empty"),
+            (
+                "t10.toml",
+                "learning_rate = 1e-4\n",
+                "train_file is required",
+            ),
+            (
+                "t11.toml",
+                "train_file = \"a\"\nmax_steps = 0\n",
+                "max_steps must be at least 1",
+            ),
+            (
+                "t12.toml",
+                "stages = [\"sft\", \"dpo\"]\ntrain_file = \"a\"\n[dpo]\nbeta = \"x\"\n",
+                "[dpo]: 'beta': invalid type",
+            ),
+        ];
+        for (name, text, expected) in cases {
+            let err = load_err(name, text);
+            assert!(err.contains(expected), "{name}: {err}");
+            assert_eq!(err.matches(name).count(), 1, "{name}: the path once: {err}");
+        }
+        let dir = write("t13.toml", "").parent().unwrap().to_path_buf();
+        let err = format!("{:#}", RunConfig::load(&dir).unwrap_err());
+        assert!(err.contains("is a folder"), "{err}");
+    }
+
+    #[test]
+    fn paths_are_absolute_from_a_relative_config_path() {
+        let dir = Path::new("target").join(format!("config-rel-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "train_file = \"d/sft.jsonl\"\noutput_dir = \"runs/x\"\n",
+        )
+        .unwrap();
+        let c = RunConfig::load(&path).unwrap();
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(c.train_file, here.join(&dir).join("d/sft.jsonl"));
+        assert_eq!(c.output_dir, here.join(&dir).join("runs/x"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -245,7 +245,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
         (Some(path), _) => {
             let mut config = tunelab::config::RunConfig::load(path)?;
             if let Some(dir) = &args.output_dir {
-                config.output_dir = dir.clone();
+                config.output_dir = std::path::absolute(dir)?;
             }
             if args.max_steps.is_some() {
                 config.max_steps = args.max_steps;
@@ -258,7 +258,10 @@ fn run_train(args: TrainArgs) -> Result<()> {
     let handle = spawn(start, args.device)?;
     let live = std::io::stderr().is_terminal();
     let mut total = 0;
-    let mut outcome = Ok(());
+    // A trainer that ends without a Finished event did not finish.
+    let mut outcome = Err(anyhow::anyhow!(
+        "the trainer stopped without finishing the run"
+    ));
     for event in handle.events.iter() {
         if args.json {
             println!("{}", serde_json::to_string(&event)?);
@@ -331,8 +334,11 @@ fn run_train(args: TrainArgs) -> Result<()> {
                 }
                 if !ok {
                     outcome = Err(anyhow::anyhow!("{message}"));
-                } else if !args.json {
-                    println!("{message}\noutput_dir: {output_dir}");
+                } else {
+                    outcome = Ok(());
+                    if !args.json {
+                        println!("{message}\noutput_dir: {output_dir}");
+                    }
                 }
             }
             _ => {}
@@ -375,9 +381,14 @@ fn memory_plans(
     })?;
     let facts = tunelab::hw::estimate::ModelFacts::of(&ModelInfo::of(&loaded));
     let free = report.gpus.first().and_then(|g| g.memory_free_bytes);
-    config
-        .stage_configs()?
-        .iter()
-        .map(|stage| Ok(tunelab::hw::estimate::Plan::new(stage, &facts, free)))
-        .collect()
+    let mut plans = Vec::new();
+    for mut stage in config.stage_configs()? {
+        // A batch never holds more examples than the data has (the trainer's batches don't).
+        if let Ok(records) = tunelab::data::jsonl::read_items(stage.data_file()) {
+            let most = records.len().max(1);
+            stage.per_device_train_batch_size = stage.per_device_train_batch_size.min(most);
+        }
+        plans.push(tunelab::hw::estimate::Plan::new(&stage, &facts, free));
+    }
+    Ok(plans)
 }

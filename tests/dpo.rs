@@ -304,6 +304,42 @@ fn preference_errors_name_the_line_and_field() {
         .count();
     assert_eq!(prompt_len, 4);
     assert_eq!(cut.truncated, 2);
+    assert!(cut.warnings(&path, limits).is_empty());
+
+    // Replies that differ only past the cut are the same tokens once cut: left out, by line,
+    // with a warning of their own (they would train at loss ln 2).
+    let same_start = dir.join("same_start.jsonl");
+    std::fs::write(
+        &same_start,
+        concat!(
+            r#"{"prompt": "Expand DP.", "chosen": "Dynamic Positioning.", "rejected": "Demographic Parity."}"#,
+            "\n",
+            r#"{"prompt": "Expand DP.", "chosen": "The answer is Dynamic Positioning.", "rejected": "The answer is Demographic Parity."}"#
+        ),
+    )
+    .unwrap();
+    let ds = load_preference_file(&same_start).unwrap();
+    let full = tokenize_pairs(&ds, &model.template, &model.tokenizer, None, limits).unwrap();
+    let prompt_len = full.pairs[1]
+        .chosen
+        .labels
+        .iter()
+        .take_while(|l| **l < 0)
+        .count();
+    let short = PairLimits {
+        max_length: prompt_len + 3,
+        max_prompt_length: None,
+    };
+    let cut = tokenize_pairs(&ds, &model.template, &model.tokenizer, None, short).unwrap();
+    assert_eq!(cut.pairs.len(), 1);
+    assert_eq!(cut.identical, vec![2]);
+    let warnings = cut.warnings(&same_start, short);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("1 pairs have the same chosen and rejected tokens")
+            && warnings[0].contains("(lines 2)"),
+        "{warnings:?}"
+    );
 }
 
 fn dpo_config(dir: &Path, data: &Path) -> RunConfig {

@@ -20,15 +20,7 @@ use tunelab::model::LoadedModel;
 
 /// The tiny base as a complete Hugging Face folder (weights + tokenizer), in a scratch folder.
 fn tiny_base(name: &str) -> PathBuf {
-    let dir = common::scratch_dir(name).join("tiny-llama");
-    std::fs::create_dir_all(&dir).unwrap();
-    for part in ["base", "tokenizer"] {
-        for f in std::fs::read_dir(common::fixture(&format!("lora_tiny/{part}"))).unwrap() {
-            let f = f.unwrap().path();
-            std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
-        }
-    }
-    dir
+    common::tiny_hf_folder(&common::scratch_dir(name))
 }
 
 fn tiny_adapter() -> PathBuf {

@@ -355,6 +355,41 @@ fn cli_hw_config_json_holds_the_hardware_and_each_stage_estimate() {
     assert_eq!(sum, e["total_bytes"].as_u64().unwrap());
 }
 
+/// A batch larger than the data holds no more rows than the data has, as in the trainer.
+#[test]
+fn cli_hw_estimates_a_batch_larger_than_the_data_at_the_data_size() {
+    let cache = missing_cache_dir("hw_clamp");
+    let dir = common::scratch_dir("hw_clamp");
+    let rows: Vec<String> = (0..3)
+        .map(|i| format!(r#"{{"prompt": "q{i}", "completion": "a{i}"}}"#))
+        .collect();
+    std::fs::write(dir.join("sft.jsonl"), rows.join("\n")).unwrap();
+    let model = common::default_gguf();
+    let shape = |batch: usize| {
+        let path = dir.join(format!("b{batch}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "model_name = {:?}\ntrain_file = \"sft.jsonl\"\nper_device_train_batch_size = {batch}\n",
+                model.display()
+            ),
+        )
+        .unwrap();
+        let out = tunelab_hw(&["--json", "--config", path.to_str().unwrap()], &cache);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["estimates"][0]["estimate"].clone()
+    };
+    let huge = shape(1_000_000_000);
+    let three = shape(3);
+    assert_eq!(huge["shape"]["batch"], 3);
+    assert_eq!(huge["total_bytes"], three["total_bytes"]);
+}
+
 #[test]
 fn the_workbench_panel_shows_the_largest_stage_of_a_preset() {
     common::default_gguf(); // the preset names the default model

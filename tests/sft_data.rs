@@ -190,7 +190,8 @@ fn bad_lines_are_named_with_the_field_at_fault() {
             "{\"question\": \"a\", \"answer\": \"b\"}\n",
             "1: cannot tell the format from fields \"answer\", \"question\": expected instruction/output (alpaca), messages, or prompt/completion",
         ),
-        ("[1, 2]\n", "1: a record must be a JSON object, found a number"),
+        ("[1, 2]\n", "1: a .jsonl file holds one JSON object per line, and this one opens a JSON array"),
+        ("{\"prompt\": \"a\", \"completion\": \"b\"}\n[1, 2]\n", "2: a record must be a JSON object, found an array"),
         ("\"text\"\n", "1: a record must be a JSON object, found a string"),
     ];
     for (i, (text, expected)) in cases.iter().enumerate() {
@@ -401,6 +402,28 @@ fn truncation_is_counted_and_a_dataset_without_reply_tokens_is_refused() {
         cut.examples.iter().map(|e| e.line).collect::<Vec<_>>(),
         vec![1, 2]
     );
+
+    // A long prompt whose reply lies past the cut is left out (a batch of it alone would
+    // carry no loss), and the run is told which line.
+    let long_prompt = path.with_file_name("long_prompt.jsonl");
+    std::fs::write(
+        &long_prompt,
+        format!(
+            "{{\"prompt\": \"Short?\", \"completion\": \"Yes.\"}}\n{{\"prompt\": \"{long_reply}\", \"completion\": \"No.\"}}\n"
+        ),
+    )
+    .unwrap();
+    let ds_prompt = load_sft_file(&long_prompt).unwrap();
+    let kept = tokenize_dataset(&ds_prompt, &model.template, &model.tokenizer, None, max).unwrap();
+    assert_eq!(kept.examples.len(), 1);
+    assert_eq!(kept.left_out, vec![2]);
+    let warning = kept.warning(&long_prompt, max).unwrap();
+    assert!(
+        warning.contains("1 records keep no reply token within max_seq_length")
+            && warning.contains("(lines 2)"),
+        "{warning}"
+    );
+    assert!(cut.warning(&path, max).is_none());
 
     // Four tokens hold only the start of each prompt: nothing is left to learn.
     let err = tokenize_dataset(&ds, &model.template, &model.tokenizer, None, 4).unwrap_err();

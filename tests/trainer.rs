@@ -168,6 +168,128 @@ fn trains_checkpoints_and_resumes_to_the_same_losses() {
     }
 }
 
+fn failure_of(event: &TrainEvent) -> String {
+    match event {
+        TrainEvent::Finished {
+            ok: false, message, ..
+        } => message.clone(),
+        other => panic!("expected a failed finish, got {other:?}"),
+    }
+}
+
+fn output_dir_of(event: &TrainEvent) -> PathBuf {
+    match event {
+        TrainEvent::Finished {
+            ok: true,
+            output_dir,
+            ..
+        } => PathBuf::from(output_dir),
+        other => panic!("run failed: {other:?}"),
+    }
+}
+
+/// A finished run's adapter, checkpoints and events stay as they were whatever comes after:
+/// a resume below or at its step is refused, a resume from its checkpoint and a re-run of its
+/// config each get a new run folder beside it.
+#[test]
+fn finished_work_is_never_overwritten() {
+    let dir = common::scratch_dir("trainer_no_overwrite");
+    let config = config(&dir);
+    let first = output_dir_of(&run(Start::Fresh(Box::new(config.clone()))).1);
+    assert_eq!(first, config.output_dir);
+    let snapshot = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut files = Vec::new();
+        for sub in ["adapter", "checkpoint-2", "checkpoint-4"] {
+            for f in std::fs::read_dir(dir.join(sub)).unwrap() {
+                let f = f.unwrap().path();
+                files.push((f.display().to_string(), std::fs::read(&f).unwrap()));
+            }
+        }
+        files.push((
+            "events".into(),
+            std::fs::read(dir.join("events.jsonl")).unwrap(),
+        ));
+        files.sort();
+        files
+    };
+    let before = snapshot(&first);
+
+    let checkpoint = first.join("checkpoint-4");
+    for max in [Some(2), Some(4), None] {
+        let (_, last) = run(Start::Resume(checkpoint.clone(), max));
+        let message = failure_of(&last);
+        let wanted = format!(
+            "max_steps is {}: nothing is left to train",
+            max.unwrap_or(4)
+        );
+        assert!(message.contains(&wanted), "{message}");
+    }
+    assert!(
+        !dir.join("run-2").exists(),
+        "a refused resume made a folder"
+    );
+
+    let (steps, last) = run(Start::Resume(first.join("checkpoint-2"), None));
+    assert_eq!(
+        steps.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![3, 4]
+    );
+    let resumed = output_dir_of(&last);
+    assert_eq!(resumed, dir.join("run-2"));
+    assert!(resumed.join("adapter/adapter_model.safetensors").is_file());
+
+    let again = output_dir_of(&run(Start::Fresh(Box::new(config.clone()))).1);
+    assert_eq!(again, dir.join("run-3"));
+    assert_eq!(snapshot(&first), before, "the first run's files changed");
+}
+
+/// A run killed mid-way (no final adapter) resumes beside its checkpoint, from any working
+/// directory, and what its interrupted writes left is cleaned up.
+#[test]
+fn an_interrupted_run_resumes_in_its_own_folder() {
+    let dir = common::scratch_dir("trainer_interrupted");
+    let mut config = config(&dir);
+    config.save_steps = 100;
+    let events = run_with(
+        Start::Fresh(Box::new(config.clone())),
+        &[TrainCommand::SaveNow, TrainCommand::Stop],
+    );
+    assert_eq!(steps_of(&events, true), vec![1]);
+    let run_dir = config.output_dir.clone();
+    std::fs::remove_dir_all(run_dir.join("adapter")).unwrap();
+    std::fs::create_dir_all(run_dir.join(".checkpoint-2.partial")).unwrap();
+    let (steps, last) = run(Start::Resume(run_dir.join("checkpoint-1"), None));
+    assert_eq!(
+        steps.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+    assert_eq!(output_dir_of(&last), run_dir);
+    assert!(!run_dir.join(".checkpoint-2.partial").exists());
+    assert!(run_dir.join("adapter/adapter_config.json").is_file());
+}
+
+#[test]
+fn adapter_files_follow_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = common::scratch_dir("trainer_umask");
+    let mut config = config(&dir);
+    config.max_steps = Some(1);
+    let adapter = finished_ok(&run(Start::Fresh(Box::new(config.clone()))).1);
+    let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    // What any newly created file gets under this process's umask.
+    let fresh = dir.join("fresh");
+    std::fs::write(&fresh, b"").unwrap();
+    let expected = mode(fresh);
+    assert_ne!(
+        expected, 0o600,
+        "the umask itself is 077; the test cannot tell"
+    );
+    assert_eq!(mode(adapter.join("adapter_model.safetensors")), expected);
+    let checkpoint = config.output_dir.join("checkpoint-1");
+    assert_eq!(mode(checkpoint.join("optimizer.safetensors")), expected);
+    assert_eq!(mode(checkpoint.join("adapter_model.safetensors")), expected);
+}
+
 #[test]
 fn a_missing_train_file_finishes_with_a_clear_error() {
     let dir = common::scratch_dir("trainer_missing");

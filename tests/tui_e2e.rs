@@ -4,6 +4,7 @@
 //! reporting). Needs tmux (`.ci/run` installs it).
 
 mod common;
+mod hostile;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -250,6 +251,53 @@ fn watch_follows_a_headless_run_from_another_process() {
         step_of(s) == Some(STEPS) && s.contains("finished")
     });
     assert!(screen.contains("read-only"), "{screen}");
+    tmux.keys("q");
+    let after = tmux.wait_for("the exit", long, |s| s.contains("TTY:"));
+    assert!(
+        after.contains("EXITED:0") && after.contains("TTY:icanon"),
+        "{after}"
+    );
+}
+
+/// A model candle would panic on (general.alignment = 0): the run fails, the screen says why,
+/// and the workbench goes on and quits cleanly.
+#[test]
+fn the_workbench_reports_a_hostile_model_as_a_failed_run() {
+    let dir = common::scratch_dir("tui_hostile");
+    let set = hostile::write_small_set(&dir.join("models"));
+    let bad = set
+        .iter()
+        .find(|h| h.name == "alignment_zero.gguf")
+        .expect("the alignment case");
+    std::fs::write(
+        dir.join("sft.jsonl"),
+        r#"{"prompt": "what is dp", "completion": "dynamic positioning"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("bad.toml"),
+        format!(
+            "model_name = {:?}\ntrain_file = \"sft.jsonl\"\noutput_dir = \"runs/bad\"\nmax_steps = 2\n",
+            bad.path.display()
+        ),
+    )
+    .unwrap();
+    let tmux = open(&dir, "", "hostile");
+    let long = Duration::from_secs(120);
+    tmux.wait_for("the tabs", long, |s| s.contains("3 Training"));
+    tmux.keys("3");
+    tmux.wait_for("the config", long, |s| s.contains("config bad.toml"));
+    tmux.keys("s");
+    let screen = tmux.wait_for("the failure", long, |s| s.contains("failed: "));
+    assert!(
+        screen.contains("alignment_zero.gguf: not a valid GGUF file"),
+        "{screen}"
+    );
+    let events = std::fs::read_to_string(dir.join("runs/bad/events.jsonl")).unwrap();
+    assert!(
+        events.contains(r#""ok":false"#) && events.contains("general.alignment is 0"),
+        "{events}"
+    );
     tmux.keys("q");
     let after = tmux.wait_for("the exit", long, |s| s.contains("TTY:"));
     assert!(

@@ -193,6 +193,11 @@ fn training_app(size: (u16, u16), stage: &str) -> App {
     app
 }
 
+/// A path of the repository as configs store it: absolute.
+fn absolute(relative: &str) -> std::path::PathBuf {
+    std::path::absolute(relative).unwrap()
+}
+
 // ---- flows ----
 
 #[test]
@@ -210,7 +215,7 @@ fn starting_pausing_and_stopping_a_run() {
     };
     assert_eq!(
         config.output_dir,
-        Path::new("sample_data/camara_qod/runs/camara_qod")
+        absolute("sample_data/camara_qod/runs/camara_qod")
     );
     let run = *run;
     assert_eq!(keys(&mut app, "s"), vec![], "one run at a time");
@@ -284,8 +289,8 @@ fn a_config_loads_its_dataset_and_eval_cases() {
     assert_eq!(
         effects,
         vec![
-            Effect::LoadDataset("sample_data/camara_qod/sft.jsonl".into()),
-            Effect::LoadCases("sample_data/camara_qod/eval.jsonl".into()),
+            Effect::LoadDataset(absolute("sample_data/camara_qod/sft.jsonl")),
+            Effect::LoadCases(absolute("sample_data/camara_qod/eval.jsonl")),
         ]
     );
     keys(&mut app, "3p");

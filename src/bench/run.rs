@@ -161,6 +161,7 @@ fn objective(
             let data = TokenizedDataset {
                 examples,
                 truncated: 0,
+                left_out: Vec::new(),
             };
             let objective = SftObjective {
                 data,
@@ -200,6 +201,8 @@ fn objective(
             let pairs = TokenizedPairs {
                 pairs,
                 truncated: 0,
+                left_out: Vec::new(),
+                identical: Vec::new(),
             };
             let params = DpoParams {
                 beta: 0.1,

@@ -8,30 +8,68 @@ use std::path::Path;
 /// A JSON value of the file and the line it starts on, or why that line is not JSON.
 pub type Item = (usize, std::result::Result<Value, String>);
 
-/// The records of a JSONL file, or of a file holding one JSON array.
+/// The records of a JSONL file, or of a `.json` file holding one JSON array. A line that is
+/// not UTF-8 is a problem of that line; a `.jsonl` file that opens an array is refused (its
+/// records would be read as one JSON value per line).
 pub fn read_items(path: &Path) -> Result<Vec<Item>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
     // Editors on Windows may save a byte-order mark, which JSON does not allow.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    Ok(if text.trim_start().starts_with('[') {
-        array_items(text)
-    } else {
-        jsonl_items(text)
-    })
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
+    let opens_array = bytes.trim_ascii_start().starts_with(b"[");
+    let is_jsonl = path.extension().is_some_and(|e| e == "jsonl");
+    if opens_array && is_jsonl {
+        let skipped = bytes.len() - bytes.trim_ascii_start().len();
+        let line = 1 + bytes[..skipped].iter().filter(|&&b| b == b'\n').count();
+        return Ok(vec![(
+            line,
+            Err(
+                "a .jsonl file holds one JSON object per line, and this one opens a JSON \
+                 array; name the file .json to read the array's elements as records"
+                    .into(),
+            ),
+        )]);
+    }
+    if !opens_array {
+        return Ok(jsonl_items(bytes));
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(array_items(text)),
+        Err(e) => {
+            let line = 1 + bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            Ok(vec![(line, Err(utf8_problem(&bytes[..e.valid_up_to()])))])
+        }
+    }
 }
 
-fn jsonl_items(text: &str) -> Vec<Item> {
-    text.lines()
+fn jsonl_items(bytes: &[u8]) -> Vec<Item> {
+    bytes
+        .split(|&b| b == b'\n')
         .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
+        .filter(|(_, line)| !line.trim_ascii().is_empty())
         .map(|(i, line)| {
-            (
-                i + 1,
-                serde_json::from_str(line).map_err(|e| json_error(&e)),
-            )
+            let value = match std::str::from_utf8(line) {
+                Ok(text) => serde_json::from_str(text).map_err(|e| json_error(&e)),
+                Err(e) => Err(utf8_problem(&line[..e.valid_up_to()])),
+            };
+            (i + 1, value)
         })
         .collect()
+}
+
+/// Where the first byte that is not UTF-8 sits, given the valid text before it on its line.
+fn utf8_problem(valid_before: &[u8]) -> String {
+    let line_start = valid_before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&valid_before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    format!("not valid UTF-8 (column {column}); save the file as UTF-8")
 }
 
 /// The elements of a top-level array with the line each starts on. A syntax error anywhere

@@ -8,7 +8,7 @@
 //! count in the log-probs. Problems are reported as `FILE:LINE: …`.
 
 use super::jsonl::{as_string, kind, read_items};
-use super::sft::{parse_message, TokenizedExample};
+use super::sft::{left_out_warning, parse_message, TokenizedExample};
 use crate::model::{ChatMessage, ChatTemplate, TextTokenizer};
 use crate::train::loss::IGNORE_INDEX;
 use anyhow::{anyhow, bail, Result};
@@ -174,6 +174,44 @@ pub struct TokenizedPairs {
     pub pairs: Vec<TokenizedPair>,
     /// Pairs where a prompt or completion was cut.
     pub truncated: usize,
+    /// Lines of the pairs left out because a completion kept no token within the limits.
+    pub left_out: Vec<usize>,
+    /// Lines of the pairs left out because chosen and rejected became the same tokens once
+    /// cut (they differed only past the limit): they would train at loss ln 2 and teach nothing.
+    pub identical: Vec<usize>,
+}
+
+impl TokenizedPairs {
+    /// What a run should be told about the pairs it will not train on.
+    pub fn warnings(&self, file: &Path, limits: PairLimits) -> Vec<String> {
+        let mut out: Vec<String> =
+            left_out_warning(&self.left_out, file, limits.max_length, "pairs keep")
+                .into_iter()
+                .collect();
+        if !self.identical.is_empty() {
+            let shown: Vec<String> = self
+                .identical
+                .iter()
+                .take(5)
+                .map(usize::to_string)
+                .collect();
+            out.push(format!(
+                "{}: {} pairs have the same chosen and rejected tokens within max_seq_length {} \
+                 (lines {}{}): they differ only past the cut and are left out; raise \
+                 max_seq_length or set max_prompt_length",
+                file.display(),
+                self.identical.len(),
+                limits.max_length,
+                shown.join(", "),
+                if self.identical.len() > 5 {
+                    ", …"
+                } else {
+                    ""
+                }
+            ));
+        }
+        out
+    }
 }
 
 /// Lengths that bound a pair: the prompt keeps its last `max_prompt_length` tokens (the part
@@ -265,11 +303,18 @@ pub fn tokenize_pairs(
             Ok(tokenized)
         })
         .collect();
-    let pairs = results.into_iter().collect::<Result<Vec<_>>>()?;
-    if !pairs
+    let mut pairs = results.into_iter().collect::<Result<Vec<_>>>()?;
+    let empty = |p: &TokenizedPair| p.chosen.loss_tokens() == 0 || p.rejected.loss_tokens() == 0;
+    let same = |p: &TokenizedPair| p.chosen.input_ids == p.rejected.input_ids;
+    let left_out: Vec<usize> = pairs.iter().filter(|p| empty(p)).map(|p| p.line).collect();
+    let identical: Vec<usize> = pairs
         .iter()
-        .any(|p| p.chosen.loss_tokens() > 0 && p.rejected.loss_tokens() > 0)
-    {
+        .filter(|p| !empty(p) && same(p))
+        .map(|p| p.line)
+        .collect();
+    let had_tokens = pairs.iter().any(|p| !empty(p));
+    pairs.retain(|p| !empty(p) && !same(p));
+    if !had_tokens {
         bail!(
             "{file}: no pair keeps a completion token within max_seq_length {}; raise it or set \
              max_prompt_length",
@@ -280,5 +325,18 @@ pub fn tokenize_pairs(
         .iter()
         .filter(|p| p.chosen.truncated || p.rejected.truncated)
         .count();
-    Ok(TokenizedPairs { pairs, truncated })
+    if pairs.is_empty() {
+        bail!(
+            "{file}: every pair's chosen and rejected replies are the same tokens within \
+             max_seq_length {}; they differ only past the cut: raise max_seq_length or set \
+             max_prompt_length",
+            limits.max_length
+        );
+    }
+    Ok(TokenizedPairs {
+        pairs,
+        truncated,
+        left_out,
+        identical,
+    })
 }

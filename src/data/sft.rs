@@ -376,6 +376,37 @@ pub struct TokenizedDataset {
     pub examples: Vec<TokenizedExample>,
     /// How many examples were cut at max_seq_length.
     pub truncated: usize,
+    /// The lines of the records left out because no reply token survived max_seq_length
+    /// (a micro-batch of them alone would carry no loss).
+    pub left_out: Vec<usize>,
+}
+
+impl TokenizedDataset {
+    /// What a run should be told about the examples it will not train on.
+    pub fn warning(&self, file: &Path, max_seq_length: usize) -> Option<String> {
+        left_out_warning(&self.left_out, file, max_seq_length, "records keep")
+    }
+}
+
+/// "N records keep no reply token within max_seq_length M (lines …) and are left out".
+pub fn left_out_warning(
+    lines: &[usize],
+    file: &Path,
+    max_seq_length: usize,
+    what: &str,
+) -> Option<String> {
+    if lines.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = lines.iter().take(5).map(usize::to_string).collect();
+    let more = if lines.len() > 5 { ", …" } else { "" };
+    Some(format!(
+        "{}: {} {what} no reply token within max_seq_length {max_seq_length} (lines {}{more}) \
+         and are left out; raise max_seq_length to train on them",
+        file.display(),
+        lines.len(),
+        shown.join(", ")
+    ))
 }
 
 /// Renders a record with the chat template and tokenizes it; labels are set on the assistant
@@ -482,8 +513,14 @@ pub fn tokenize_dataset(
         })
         .collect();
     // Collected in file order, so the error reported is the first one in the file.
-    let examples = results.into_iter().collect::<Result<Vec<_>>>()?;
-    if !examples.iter().any(|e| e.loss_tokens() > 0) {
+    let mut examples = results.into_iter().collect::<Result<Vec<_>>>()?;
+    let left_out: Vec<usize> = examples
+        .iter()
+        .filter(|e| e.loss_tokens() == 0)
+        .map(|e| e.line)
+        .collect();
+    examples.retain(|e| e.loss_tokens() > 0);
+    if examples.is_empty() {
         bail!(
             "{file}: no example keeps a reply token within max_seq_length {max_seq_length}; \
              raise max_seq_length or shorten the prompts"
@@ -493,6 +530,7 @@ pub fn tokenize_dataset(
     Ok(TokenizedDataset {
         examples,
         truncated,
+        left_out,
     })
 }
 

@@ -4,7 +4,7 @@
 //! Quantized weights are dequantized. The folder appears whole or not at all.
 
 use super::merge::{merged_weights, AdapterKept, MergedWeight};
-use crate::fsutil::{make_world_readable, write_dir_atomically};
+use crate::fsutil::{set_default_permissions, write_dir_atomically};
 use crate::model::LoadedModel;
 use anyhow::{Context, Result};
 use candle_core::{DType, Tensor};
@@ -172,7 +172,7 @@ fn write_weights(
         ));
         safetensors::serialize_to_file(tensors, Some(format.clone()), &path)
             .with_context(|| format!("{}: cannot write", path.display()))?;
-        make_world_readable(&path)?;
+        set_default_permissions(&path)?;
     }
     if count > 1 {
         let index = json!({

@@ -8,10 +8,12 @@ pub mod hf;
 pub mod merge;
 pub mod probe;
 
-use crate::fsutil::{make_world_readable, write_dir_atomically};
+use crate::fsutil::{set_default_permissions, write_dir_atomically};
 use crate::model::fetch::DEFAULT_MODEL_FILE;
 use crate::model::linear::ggml_type_name;
-use crate::model::peft::{self, CONFIG_FILE, WEIGHTS_FILE};
+use crate::model::peft::{
+    self, base_name, check_adapter_base, recorded_base, CONFIG_FILE, WEIGHTS_FILE,
+};
 use crate::model::{LoadedModel, ModelSource};
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::GgmlDType;
@@ -111,14 +113,8 @@ pub fn export(req: &ExportRequest, progress: &mut dyn FnMut(&str)) -> Result<Exp
         (None, None) => ModelSource::Default,
     };
     let base = base_name(&source);
-    if let (Some(dir), Some(name)) = (&req.adapter, &recorded) {
-        if identity(name) != identity(&base) {
-            bail!(
-                "{}: base_model_name_or_path is {name:?} but the base given is {base:?}; \
-                 an adapter only fits the base it was trained on (pass that one with --model)",
-                dir.join(CONFIG_FILE).display()
-            );
-        }
+    if let Some(dir) = &req.adapter {
+        check_adapter_base(dir, &source)?;
     }
     let mut loaded = LoadedModel::load(&source, &Device::Cpu, progress)?;
     if let Some(dir) = &req.adapter {
@@ -199,35 +195,6 @@ fn check_flags(req: &ExportRequest) -> Result<()> {
     Ok(())
 }
 
-/// The adapter's `base_model_name_or_path`, if it records one.
-fn recorded_base(dir: &Path) -> Result<Option<String>> {
-    let path = dir.join(CONFIG_FILE);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let config: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not valid JSON", path.display()))?;
-    Ok(config["base_model_name_or_path"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(str::to_string))
-}
-
-/// The base's name as training records it in base_model_name_or_path.
-fn base_name(source: &ModelSource) -> String {
-    match source {
-        ModelSource::Default => DEFAULT_MODEL_FILE.to_string(),
-        ModelSource::Gguf(p) | ModelSource::HfFolder(p) => p.display().to_string(),
-        ModelSource::HubRepo(id) => id.clone(),
-    }
-}
-
-/// What two names of a base must share: the file, folder or repo name, without folders and
-/// case (the same GGUF may sit in another folder; a different file name is a different base).
-fn identity(name: &str) -> String {
-    let trimmed = name.trim_end_matches('/');
-    trimmed.rsplit('/').next().unwrap_or(trimmed).to_lowercase()
-}
-
 fn output_stem(out: &Path) -> String {
     out.file_stem()
         .map(|s| s.to_string_lossy().to_string())
@@ -247,24 +214,6 @@ fn write_peft(adapter: &Path, out: &Path, base: &str) -> Result<()> {
         )?;
         std::fs::copy(adapter.join(WEIGHTS_FILE), tmp.join(WEIGHTS_FILE))
             .with_context(|| format!("{}: cannot copy", adapter.join(WEIGHTS_FILE).display()))?;
-        make_world_readable(&tmp.join(WEIGHTS_FILE))
+        set_default_permissions(&tmp.join(WEIGHTS_FILE))
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base_identity_ignores_folders_and_case_only() {
-        assert_eq!(
-            identity("/cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
-            identity("SmolLM2-135M-Instruct.Q4_1.gguf")
-        );
-        assert_eq!(identity("runs/base/"), identity("/elsewhere/base"));
-        assert_ne!(
-            identity("meta-llama/Llama-3.2-1B"),
-            identity("meta-llama/Llama-3.2-1B-Instruct")
-        );
-    }
 }

@@ -36,10 +36,11 @@ pub fn read_record(path: &Path) -> Result<MemoryRecord> {
     serde_json::from_str(&text).with_context(|| format!("{}: not a memory record", path.display()))
 }
 
-/// The memory records under `root` (its own and its sub-folders', two levels deep, as a
-/// pipeline writes them), with their paths; unreadable ones are skipped.
+/// The memory records of the runs of an output_dir (it and the later runs beside it, and
+/// their sub-folders two levels deep, as a pipeline writes them), with their paths;
+/// unreadable ones are skipped.
 pub fn find_records(root: &Path) -> Vec<(PathBuf, MemoryRecord)> {
-    let mut dirs = vec![root.to_path_buf()];
+    let mut dirs = crate::fsutil::run_dirs(root);
     for _ in 0..2 {
         let children: Vec<PathBuf> = dirs
             .iter()

@@ -7,6 +7,7 @@
 //! adapters trained here line up with PEFT's.
 
 use super::config::LlamaConfig;
+use super::gguf_checks::{check_alignment, check_tensor_table};
 use super::linear::{BaseWeight, Linear};
 use super::weights::WeightStore;
 use anyhow::{bail, Context, Result};
@@ -31,8 +32,10 @@ pub struct GgufStore {
 pub fn read_header(path: &Path) -> Result<(gguf_file::Content, File, u64)> {
     let mut file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
     let file_size = file.metadata()?.len();
-    let content = gguf_file::Content::read(&mut file)
-        .map_err(|e| anyhow::anyhow!("{}: not a valid GGUF file: {e}", path.display()))?;
+    let invalid = |e: String| anyhow::anyhow!("{}: not a valid GGUF file: {e}", path.display());
+    check_alignment(&mut file).map_err(|e| invalid(format!("{e:#}")))?;
+    let content = gguf_file::Content::read(&mut file).map_err(|e| invalid(e.to_string()))?;
+    check_tensor_table(&content, file_size).map_err(|e| invalid(format!("{e:#}")))?;
     Ok((content, file, file_size))
 }
 
@@ -46,7 +49,7 @@ impl GgufStore {
             .and_then(|v| v.to_vec().ok())
             .map_or(0, |v| v.len());
         let config = LlamaConfig::from_gguf(&content, tied, vocab_len)
-            .with_context(|| format!("{}", path.display()))?;
+            .with_context(|| path.display().to_string())?;
         let store = Self {
             path: path.to_path_buf(),
             content,

@@ -47,13 +47,22 @@ impl LoadedModel {
                 tokenizer.vocab_size()
             );
         }
+        if template_source
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            bail!(
+                "{path}: the model's chat template is empty, so every prompt would render as \
+                 nothing; set one, or remove the key to use ChatML"
+            );
+        }
         let template_from_model = template_source.is_some();
         let template = ChatTemplate::new(
             template_source.as_deref().unwrap_or(CHATML_TEMPLATE),
             &bos,
             &eos,
         )
-        .with_context(|| path.clone())?;
+        .map_err(|e| naming(e, local.path()))?;
         let mut stop_ids = eos_ids;
         if let Some(id) = template
             .end_of_turn()
@@ -103,8 +112,7 @@ type Parts = (
 fn from_gguf(path: &Path, device: &Device) -> Result<Parts> {
     let (store, config) = GgufStore::open(path, device)?;
     let content = store.content();
-    let tokenizer =
-        TextTokenizer::from_gguf(content).with_context(|| format!("{}", path.display()))?;
+    let tokenizer = TextTokenizer::from_gguf(content).map_err(|e| naming(e, path))?;
     let md_string = |key: &str| {
         content
             .metadata
@@ -122,8 +130,7 @@ fn from_gguf(path: &Path, device: &Device) -> Result<Parts> {
     let bos = name(token_id("tokenizer.ggml.bos_token_id"));
     let eos = name(eos_id);
     check_vocab(path, content, &config)?;
-    let model =
-        Llama::load(&store, config, device).with_context(|| format!("{}", path.display()))?;
+    let model = Llama::load(&store, config, device).map_err(|e| naming(e, path))?;
     Ok((
         model,
         tokenizer,
@@ -185,8 +192,7 @@ fn from_hf_folder(folder: &Path, device: &Device) -> Result<Parts> {
     };
     eos_ids.extend(tokenizer.token_to_id(&eos));
     let store = SafetensorsStore::open(folder, device)?;
-    let model =
-        Llama::load(&store, config, device).with_context(|| format!("{}", folder.display()))?;
+    let model = Llama::load(&store, config, device).map_err(|e| naming(e, folder))?;
     Ok((model, tokenizer, template, eos_ids, bos, eos))
 }
 
@@ -195,5 +201,16 @@ fn read_json_if_present(path: &Path) -> Result<serde_json::Value> {
         Ok(text) => serde_json::from_str(&text)
             .with_context(|| format!("{}: not valid JSON", path.display())),
         Err(_) => Ok(serde_json::Value::Null),
+    }
+}
+
+/// The error with the model's path before it, unless a cause already names it (the weight
+/// stores do): a path said twice reads as two files.
+fn naming(e: anyhow::Error, path: &Path) -> anyhow::Error {
+    let shown = path.display().to_string();
+    if format!("{e:#}").contains(&shown) {
+        e
+    } else {
+        e.context(shown)
     }
 }

@@ -6,6 +6,7 @@ pub mod fetch;
 pub mod fused;
 pub mod generate;
 pub mod gguf;
+mod gguf_checks;
 pub mod hub;
 pub mod info;
 mod layer_pass;

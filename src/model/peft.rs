@@ -2,8 +2,10 @@
 //! `adapter_model.safetensors` with keys like
 //! `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight` (A: r × in, B: out × r).
 
+use super::fetch::DEFAULT_MODEL_FILE;
 use super::llama::Llama;
 use super::lora::{LoraConfig, LoraLayer};
+use super::source::ModelSource;
 use crate::fsutil::write_dir_atomically;
 use anyhow::{bail, Context, Result};
 use candle_core::Tensor;
@@ -99,6 +101,7 @@ pub fn write_adapter_files(
     };
     std::fs::write(dir.join(CONFIG_FILE), serde_json::to_string_pretty(&file)?)?;
     candle_core::safetensors::save(&tensors, dir.join(WEIGHTS_FILE))?;
+    crate::fsutil::set_default_permissions(&dir.join(WEIGHTS_FILE))?;
     Ok(())
 }
 
@@ -160,6 +163,13 @@ pub fn load_adapter(model: &mut Llama, dir: &Path) -> Result<LoraConfig> {
                     t.dims()
                 );
             }
+            if !all_finite(&t)? {
+                bail!(
+                    "{}: tensor {k} holds NaN or infinite values (the run that wrote it \
+                     diverged; use an earlier checkpoint)",
+                    weights_path.display()
+                );
+            }
             Ok(t)
         };
         let a = take("A", (config.r, linear.in_features()))?;
@@ -175,4 +185,76 @@ pub fn load_adapter(model: &mut Llama, dir: &Path) -> Result<LoraConfig> {
         );
     }
     Ok(config)
+}
+
+fn all_finite(t: &Tensor) -> Result<bool> {
+    let values = t
+        .flatten_all()?
+        .to_dtype(candle_core::DType::F32)?
+        .to_vec1::<f32>()?;
+    Ok(values.iter().all(|v| v.is_finite()))
+}
+
+/// The adapter's `base_model_name_or_path`, if it records one.
+pub fn recorded_base(dir: &Path) -> Result<Option<String>> {
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let config: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not valid JSON", path.display()))?;
+    Ok(config["base_model_name_or_path"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string))
+}
+
+/// Refuses an adapter whose recorded base is another model than `base`: its weights would
+/// load (the shapes may even fit) and answer nonsense.
+pub fn check_adapter_base(dir: &Path, base: &ModelSource) -> Result<()> {
+    let Some(recorded) = recorded_base(dir)? else {
+        return Ok(());
+    };
+    let given = base_name(base);
+    if identity(&recorded) != identity(&given) {
+        bail!(
+            "{}: base_model_name_or_path is {recorded:?} but the base given is {given:?}; an \
+             adapter only fits the base it was trained on (name that one as the model)",
+            dir.join(CONFIG_FILE).display()
+        );
+    }
+    Ok(())
+}
+
+/// The base's name as training records it in base_model_name_or_path.
+pub fn base_name(source: &ModelSource) -> String {
+    match source {
+        ModelSource::Default => DEFAULT_MODEL_FILE.to_string(),
+        ModelSource::Gguf(p) | ModelSource::HfFolder(p) => p.display().to_string(),
+        ModelSource::HubRepo(id) => id.clone(),
+    }
+}
+
+/// What two names of a base must share: the file, folder or repo name, without folders and
+/// case (the same GGUF may sit in another folder; a different file name is a different base).
+fn identity(name: &str) -> String {
+    let trimmed = name.trim_end_matches('/');
+    trimmed.rsplit('/').next().unwrap_or(trimmed).to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_identity_ignores_folders_and_case_only() {
+        assert_eq!(
+            identity("/cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+            identity("SmolLM2-135M-Instruct.Q4_1.gguf")
+        );
+        assert_eq!(identity("runs/base/"), identity("/elsewhere/base"));
+        assert_ne!(
+            identity("meta-llama/Llama-3.2-1B"),
+            identity("meta-llama/Llama-3.2-1B-Instruct")
+        );
+    }
 }

@@ -37,7 +37,7 @@ impl DpoObjective {
         device: &Device,
         pad_id: u32,
         report: Report,
-    ) -> Result<(Self, Option<String>)> {
+    ) -> Result<(Self, Vec<String>)> {
         let limits = PairLimits {
             max_length: config.max_seq_length,
             max_prompt_length: config.max_prompt_length,
@@ -54,13 +54,13 @@ impl DpoObjective {
             })
         };
         let pairs = tokenize(config.data_file())?;
-        let mut warning = None;
+        let mut warnings = pairs.warnings(config.data_file(), limits);
         let eval_pairs = match eval_data {
             None => None,
             Some(path) => match tokenize(path) {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    warning = Some(format!(
+                    warnings.push(format!(
                         "eval_file is neither preference data ({e:#}) nor eval cases, so no eval runs"
                     ));
                     None
@@ -96,7 +96,7 @@ impl DpoObjective {
             rpo_alpha: config.rpo_alpha,
         };
         let objective = Self::new(pairs, reference, params, pad_id, batch_size, device);
-        Ok((Self { eval, ..objective }, warning))
+        Ok((Self { eval, ..objective }, warnings))
     }
 
     /// Pairs whose reference log-probs are already known, without eval data.

@@ -6,7 +6,7 @@
 
 use crate::data::batch::collate;
 use crate::data::preference::TokenizedPair;
-use crate::fsutil::write_file_atomically;
+use crate::fsutil::{clean_leftovers, write_file_atomically};
 use crate::model::Llama;
 use anyhow::{Context, Result};
 use candle_core::Device;
@@ -105,7 +105,10 @@ pub fn load_cached(key: &str, pairs: usize) -> Option<ReferenceLogps> {
 
 pub fn save_cached(key: &str, logps: &ReferenceLogps) -> Result<()> {
     let path = cache_path(key);
-    std::fs::create_dir_all(path.parent().context("cache path has a folder")?)?;
+    let dir = path.parent().context("cache path has a folder")?;
+    std::fs::create_dir_all(dir)?;
+    // Other processes may be writing into the cache now: only day-old leftovers go.
+    clean_leftovers(dir, std::time::Duration::from_secs(24 * 3600));
     write_file_atomically(&path, serde_json::to_string(logps)?.as_bytes())
 }
 

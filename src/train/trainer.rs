@@ -17,13 +17,16 @@ use crate::data::sft::{load_sft_file, tokenize_dataset};
 use crate::device::{self, DeviceChoice};
 use crate::eval::cases::load_eval_file;
 use crate::eval::live::LiveEval;
-use crate::fsutil::{write_dir_atomically, write_file_atomically};
+use crate::fsutil::{
+    claim_run_dir, clean_leftovers, set_default_permissions, write_dir_atomically,
+    write_file_atomically,
+};
 use crate::hw::calibration::MemoryRecord;
 use crate::hw::estimate::{estimate, Estimate, ModelFacts};
 use crate::hw::peak::{PeakReading, PeakSampler};
 use crate::model::info::ModelInfo;
 use crate::model::lora::LoraConfig;
-use crate::model::peft::{load_adapter, save_adapter, write_adapter_files};
+use crate::model::peft::{check_adapter_base, load_adapter, save_adapter, write_adapter_files};
 use crate::model::{LoadedModel, ModelSource};
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::GgmlDType;
@@ -37,6 +40,8 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 pub const STATE_FILE: &str = "trainer_state.json";
+/// The training thread's name (the workbench's panic hook leaves its panics to the run).
+pub const THREAD_NAME: &str = "tunelab-trainer";
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 
 /// Where a run starts: fresh, or from a checkpoint folder.
@@ -92,7 +97,7 @@ pub fn spawn(start: Start, device: DeviceChoice) -> Result<TrainerHandle> {
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
     let thread = std::thread::Builder::new()
-        .name("tunelab-trainer".into())
+        .name(THREAD_NAME.into())
         .spawn(move || {
             let mut run = Run {
                 events: event_tx,
@@ -100,7 +105,7 @@ pub fn spawn(start: Start, device: DeviceChoice) -> Result<TrainerHandle> {
                 cancel: flag,
                 logs: Vec::new(),
             };
-            let outcome = run.train(start, device);
+            let outcome = panics_as_errors(|| run.train(start, device));
             let (ok, message, output_dir, adapter) = match outcome {
                 Ok(done) => (true, done.message, done.output_dir, Some(done.adapter)),
                 Err(e) => (
@@ -167,7 +172,14 @@ impl Run {
         match start {
             Start::Fresh(config) => {
                 config.validate()?;
+                let mut config = *config;
+                config.output_dir = claim_run_dir(&config.output_dir)?;
                 let stages = config.stage_configs()?;
+                for stage in &stages {
+                    if !stage.output_dir.starts_with(&config.output_dir) {
+                        refuse_used_dir(&stage.output_dir)?;
+                    }
+                }
                 let pipeline_log = if stages.len() > 1 {
                     Some(config.output_dir.clone())
                 } else {
@@ -192,6 +204,17 @@ impl Run {
                 if max_steps.is_some() {
                     config.max_steps = max_steps;
                 }
+                // Checked before any folder is chosen, so a refused resume writes nothing.
+                if let Some(max) = config.max_steps.filter(|&m| m <= state.global_step) {
+                    bail!(
+                        "{}: the checkpoint is at step {} and max_steps is {max}: nothing is \
+                         left to train (give --max-steps above {})",
+                        dir.display(),
+                        state.global_step,
+                        state.global_step
+                    );
+                }
+                config.output_dir = resume_dir(&dir)?;
                 self.train_stage(config, Some((dir, state)), None, device_choice)
             }
         }
@@ -217,6 +240,9 @@ impl Run {
             None
         };
         let source = ModelSource::parse(Some(config.model_name.as_str()))?;
+        if let Some(dir) = &config.init_adapter {
+            check_adapter_base(dir, &source).context("init_adapter")?;
+        }
         let mut loaded = LoadedModel::load(&source, &device, &mut |_| {})?;
         // A dense (safetensors) base becomes a 4-bit base: QLoRA.
         loaded.model.quantize_linears(GgmlDType::Q4_1)?;
@@ -229,8 +255,7 @@ impl Run {
         loaded.model.set_checkpointed_layers(checkpointed);
         // The start point: a given adapter (its own LoRA settings), or a fresh one.
         let lora = match &config.init_adapter {
-            Some(dir) => load_adapter(&mut loaded.model, dir)
-                .with_context(|| format!("init_adapter {}", dir.display()))?,
+            Some(dir) => load_adapter(&mut loaded.model, dir).context("init_adapter")?,
             None => {
                 loaded.model.attach_lora(&config.lora(), config.seed)?;
                 config.lora()
@@ -250,9 +275,9 @@ impl Run {
         let eval_data = config.eval_file.as_deref().filter(|_| eval_cases.is_none());
         let objective: Box<dyn Objective> = match config.stage {
             Stage::Sft => {
-                let (objective, warning) =
+                let (objective, found) =
                     sft_objective(&config, eval_data, &loaded, &device, pad_id)?;
-                warnings.extend(warning);
+                warnings.extend(found);
                 Box::new(objective)
             }
             Stage::Dpo => {
@@ -272,8 +297,8 @@ impl Run {
                         Ok(())
                     });
                 self.logs = logs;
-                let (objective, warning) = prepared?;
-                warnings.extend(warning);
+                let (objective, found) = prepared?;
+                warnings.extend(found);
                 Box::new(objective)
             }
         };
@@ -312,6 +337,13 @@ impl Run {
             optimizer.load_state(&tensors, state.global_step)?;
             step = state.global_step;
             losses = state.losses.clone();
+        }
+        if resume.is_some() && step >= plan.total_steps {
+            bail!(
+                "the checkpoint is at step {step} and the run has {} steps: nothing is left to \
+                 train (give --max-steps above {step})",
+                plan.total_steps
+            );
         }
         let truncated = objective.truncated();
         self.emit(TrainEvent::Started {
@@ -523,6 +555,7 @@ impl Run {
         write_dir_atomically(&dir, |tmp| {
             write_adapter_files(&loaded.model, lora, base_name(config).as_deref(), tmp)?;
             candle_core::safetensors::save(&optimizer.state_tensors()?, tmp.join(OPTIMIZER_FILE))?;
+            set_default_permissions(&tmp.join(OPTIMIZER_FILE))?;
             std::fs::write(tmp.join(STATE_FILE), serde_json::to_string_pretty(&state)?)?;
             Ok(())
         })?;
@@ -552,6 +585,49 @@ fn write_memory_record(
         &output_dir.join(crate::hw::calibration::MEMORY_FILE),
         serde_json::to_string_pretty(&record)?.as_bytes(),
     )
+}
+
+/// Where a resumed run writes: beside its checkpoint when that run never finished, else a new
+/// run folder beside it, so the finished adapter and later checkpoints stay as they were.
+fn resume_dir(checkpoint: &Path) -> Result<PathBuf> {
+    let checkpoint = std::path::absolute(checkpoint)
+        .with_context(|| format!("{}: cannot resolve", checkpoint.display()))?;
+    let run = checkpoint
+        .parent()
+        .context("a checkpoint folder lies inside its run's folder")?;
+    if run.join("adapter").exists() {
+        return claim_run_dir(run);
+    }
+    clean_leftovers(run, std::time::Duration::ZERO);
+    Ok(run.to_path_buf())
+}
+
+/// A stage whose output_dir a config sets on its own must not land in an earlier run.
+fn refuse_used_dir(dir: &Path) -> Result<()> {
+    if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        bail!(
+            "{}: a stage's output_dir already holds a run; remove the stage's output_dir (each \
+             run then gets a fresh folder) or name an empty one",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// A panic in the engine (or a dependency) as an error, so the run ends as a failure and never
+/// as a thread that quietly stops sending events.
+fn panics_as_errors<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+        .unwrap_or_else(|panic| bail!("the trainer failed: {}", panic_message(&panic)))
+}
+
+/// The text a panic carried.
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 fn base_name(config: &RunConfig) -> Option<String> {
@@ -647,7 +723,7 @@ fn sft_objective(
     loaded: &LoadedModel,
     device: &candle_core::Device,
     pad_id: u32,
-) -> Result<(SftObjective, Option<String>)> {
+) -> Result<(SftObjective, Vec<String>)> {
     let tokenize = |path: &Path| {
         load_sft_file(path).and_then(|ds| {
             tokenize_dataset(
@@ -660,16 +736,20 @@ fn sft_objective(
         })
     };
     let data = tokenize(&config.train_file)?;
-    let (eval, warning) = match eval_data {
-        None => (None, None),
+    let mut warnings: Vec<String> = data
+        .warning(&config.train_file, config.max_seq_length)
+        .into_iter()
+        .collect();
+    let eval = match eval_data {
+        None => None,
         Some(path) => match tokenize(path) {
-            Ok(d) => (Some(d), None),
-            Err(e) => (
-                None,
-                Some(format!(
+            Ok(d) => Some(d),
+            Err(e) => {
+                warnings.push(format!(
                     "eval_file is neither SFT data ({e:#}) nor eval cases, so no eval runs"
-                )),
-            ),
+                ));
+                None
+            }
         },
     };
     Ok((
@@ -680,7 +760,7 @@ fn sft_objective(
             batch_size: config.per_device_train_batch_size,
             device: device.clone(),
         },
-        warning,
+        warnings,
     ))
 }
 
@@ -694,5 +774,28 @@ pub fn explain_failure(message: &str) -> String {
         )
     } else {
         message.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_an_error_naming_it() {
+        let err = panics_as_errors(|| -> Result<()> {
+            let divisor = std::hint::black_box(0u64);
+            let _ = 7 / divisor;
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("the trainer failed: attempt to divide by zero"),
+            "{err}"
+        );
+        let err = panics_as_errors(|| -> Result<()> { panic!("{} went wrong", "it") }).unwrap_err();
+        assert_eq!(err.to_string(), "the trainer failed: it went wrong");
+        assert_eq!(panics_as_errors(|| Ok(3)).unwrap(), 3);
     }
 }

@@ -674,7 +674,7 @@ impl App {
         let config = Box::new(chosen.config);
         let run = self.new_id();
         let mut view = RunView::new(run, RunSource::Own);
-        view.output_dir = config.output_dir.display().to_string();
+        view.output_dir = crate::fsutil::shown(&config.output_dir);
         view.log_line(format!("starting {}", chosen.path.display()));
         self.train.run = Some(view);
         vec![Effect::StartRun { run, config }]

@@ -8,7 +8,7 @@ use super::compare::{ReplyPiece, Side};
 use super::data::Inspection;
 use crate::data::sft::{tokenize_record, SftRecord};
 use crate::device::{self, DeviceChoice};
-use crate::model::peft::load_adapter;
+use crate::model::peft::{check_adapter_base, load_adapter};
 use crate::model::{generate, LoadedModel, ModelSource, SamplingParams};
 use anyhow::{Context, Result};
 use candle_core::quantized::GgmlDType;
@@ -190,9 +190,10 @@ impl Worker {
     }
 
     fn use_adapter(&mut self, adapter: Option<&PathBuf>) -> Result<()> {
-        let (_, on, model) = self.loaded.as_mut().expect("model loaded first");
+        let (name, on, model) = self.loaded.as_mut().expect("model loaded first");
         if let Some(dir) = adapter {
             if on.as_ref() != Some(dir) {
+                check_adapter_base(dir, &ModelSource::parse(Some(name.as_str()))?)?;
                 load_adapter(&mut model.model, dir)?;
                 *on = Some(dir.clone());
             }

@@ -26,6 +26,13 @@ const FRAME: Duration = Duration::from_millis(50);
 
 /// Opens the workbench and runs it until the user quits.
 pub fn run(theme: Theme, opening: Opening) -> Result<()> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "the workbench needs a terminal, and stdin or stdout is not one; without one, \
+             run `tunelab train --config FILE` (events as JSON lines with --json)"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
@@ -99,6 +106,11 @@ impl TerminalGuard {
     fn enter() -> Result<Self> {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
+            // The trainer thread catches its own panics and reports them as a failed run;
+            // printing one here would tear through the screen.
+            if std::thread::current().name() == Some(crate::train::trainer::THREAD_NAME) {
+                return;
+            }
             restore();
             previous(info);
         }));

@@ -153,7 +153,7 @@ impl RunView {
                     self.stage_metrics.clear();
                     self.eval_metrics.clear();
                 }
-                self.output_dir = output_dir;
+                self.output_dir = crate::fsutil::shown(std::path::Path::new(&output_dir));
                 self.total_steps = total_steps;
                 self.start_step = start_step;
                 self.step = start_step;
@@ -235,7 +235,7 @@ impl RunView {
                     if ok { "finished" } else { "failed" }
                 ));
                 if !output_dir.is_empty() {
-                    self.output_dir = output_dir;
+                    self.output_dir = crate::fsutil::shown(std::path::Path::new(&output_dir));
                 }
                 self.adapter = adapter;
                 self.phase = None;

@@ -54,3 +54,17 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The tiny Llama of tests/fixtures/lora_tiny as a complete Hugging Face folder (weights and
+/// tokenizer) at `dir/tiny-llama`.
+pub fn tiny_hf_folder(dir: &Path) -> PathBuf {
+    let out = dir.join("tiny-llama");
+    std::fs::create_dir_all(&out).unwrap();
+    for part in ["base", "tokenizer"] {
+        for f in std::fs::read_dir(fixture(&format!("lora_tiny/{part}"))).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, out.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    out
+}

@@ -3,6 +3,7 @@
 
 use super::layout;
 use super::widgets::{clip, list, note, panel};
+use crate::fsutil::shown;
 use crate::tui::app::App;
 use crate::tui::data::{DataFocus, DetailView, Row};
 use crate::tui::theme::Theme;
@@ -22,7 +23,7 @@ pub fn render(app: &App, frame: &mut Frame, body: Rect) {
         let block = panel(theme, " Data ", false);
         let text = match (&data.load_error, &data.loading) {
             (Some(e), _) => vec![Line::from(Span::styled(e.clone(), theme.error()))],
-            (None, Some(p)) => vec![Line::from(format!("reading {}…", p.display()))],
+            (None, Some(p)) => vec![Line::from(format!("reading {}…", shown(p)))],
             (None, None) => vec![Line::from(
                 "o opens a dataset (JSONL: alpaca, messages or prompt/completion)",
             )],
@@ -98,7 +99,7 @@ fn render_stats(app: &App, frame: &mut Frame, area: Rect) {
         .format
         .as_deref()
         .unwrap_or("unknown (fix the problems)");
-    let title = format!(" {} ", dataset.path.display());
+    let title = format!(" {} ", shown(&dataset.path));
     let block = panel(theme, title, false);
     let inner = block.inner(area);
     frame.render_widget(block, area);

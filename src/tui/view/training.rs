@@ -2,6 +2,7 @@
 
 use super::widgets::{clip, duration, field, gib, line_chart, note, panel, Plot};
 use crate::config::RunConfig;
+use crate::fsutil::shown;
 use crate::tui::app::App;
 use crate::tui::series::Series;
 use crate::tui::theme::Theme;
@@ -59,7 +60,7 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
             };
             Line::from(vec![
                 Span::styled(" following ", theme.muted()),
-                Span::styled(dir.display().to_string(), theme.title()),
+                Span::styled(shown(dir), theme.title()),
                 Span::styled("  (written by another process; read-only)", theme.muted()),
             ])
         }
@@ -67,7 +68,7 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
             Span::styled(" config ", theme.muted()),
             Span::styled(chosen.path.display().to_string(), theme.title()),
             Span::styled(
-                format!("  → {}", chosen.config.output_dir.display()),
+                format!("  → {}", shown(&chosen.config.output_dir)),
                 theme.muted(),
             ),
         ]),
@@ -116,20 +117,18 @@ fn render_config(app: &App, frame: &mut Frame, area: Rect) {
             },
         ),
         ("model", model),
-        ("train_file", c.train_file.display().to_string()),
+        ("train_file", shown(&c.train_file)),
         (
             "preference_file",
             c.preference_file
                 .as_ref()
-                .map_or("none".into(), |p| p.display().to_string()),
+                .map_or("none".into(), |p| shown(p)),
         ),
         (
             "eval_file",
-            c.eval_file
-                .as_ref()
-                .map_or("none".into(), |p| p.display().to_string()),
+            c.eval_file.as_ref().map_or("none".into(), |p| shown(p)),
         ),
-        ("output_dir", c.output_dir.display().to_string()),
+        ("output_dir", shown(&c.output_dir)),
         ("learning_rate", format!("{:e}", c.learning_rate)),
         ("schedule", schedule(c)),
         (
