@@ -237,7 +237,9 @@ impl Llama {
         };
         let linear =
             |name: &str, out: usize, inp: usize| checked(store.linear(name)?, name, out, inp);
-        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        // Not `with_capacity(num_hidden_layers)`: the count comes from the file's header, and a
+        // corrupt one (up to 2^24 layers pass `validate`) would reserve gigabytes up front.
+        let mut layers = Vec::new();
         for i in 0..c.num_hidden_layers {
             let p = format!("model.layers.{i}");
             layers.push(DecoderLayer {
@@ -673,4 +675,50 @@ fn attention_mask(
         Tensor::from_vec(data, (seq, total), device)
     };
     Ok(Some(mask.context("building the attention mask")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store without any tensor.
+    struct Empty;
+
+    impl WeightStore for Empty {
+        fn linear(&self, name: &str) -> Result<Linear> {
+            bail!("tensor {name} is missing")
+        }
+        fn vector(&self, name: &str) -> Result<Tensor> {
+            bail!("tensor {name} is missing")
+        }
+        fn embedding(&self, name: &str) -> Result<BaseWeight> {
+            bail!("tensor {name} is missing")
+        }
+        fn contains(&self, _name: &str) -> bool {
+            false
+        }
+        fn activation_dtype(&self, _device: &Device) -> DType {
+            DType::F32
+        }
+    }
+
+    /// A header claiming 2^24 layers fails at the first missing tensor, without reserving
+    /// room for 2^24 layers first (found by fuzz/ target gguf: a 4.9 GB allocation).
+    #[test]
+    fn huge_layer_count_fails_without_reserving_it() {
+        let config = LlamaConfig {
+            vocab_size: 16,
+            hidden_size: 8,
+            intermediate_size: 16,
+            num_hidden_layers: 1 << 24,
+            num_attention_heads: 2,
+            num_key_value_heads: 1,
+            rope_theta: 10_000.0,
+            rms_norm_eps: 1e-5,
+            max_position_embeddings: 16,
+            tie_word_embeddings: true,
+        };
+        let err = Llama::load(&Empty, config, &Device::Cpu).unwrap_err();
+        assert!(format!("{err:#}").contains("model.layers.0"), "{err:#}");
+    }
 }
