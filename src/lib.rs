@@ -11,5 +11,6 @@ pub mod export;
 pub mod fsutil;
 pub mod hw;
 pub mod model;
+pub mod serve;
 pub mod train;
 pub mod tui;

@@ -1,8 +1,11 @@
 //! The tunelab command line. With no subcommand it opens the workbench.
 
 mod cli_bench;
+mod cli_data;
 mod cli_eval;
 mod cli_export;
+mod cli_serve;
+mod cli_synth;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -50,6 +53,11 @@ enum Command {
     Logits(cli_export::LogitsArgs),
     /// Time LoRA training steps (SFT or DPO) on random tokens: one JSON line of speed and peak memory.
     Bench(cli_bench::BenchArgs),
+    /// Serve the model and its adapters over an OpenAI-compatible HTTP API.
+    Serve(cli_serve::ServeArgs),
+    /// Check, describe, convert or split a data file (SFT records or preference pairs).
+    #[command(subcommand)]
+    Data(cli_data::DataCommand),
 }
 
 #[derive(clap::Args)]
@@ -173,6 +181,8 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Export(args)) => cli_export::run_export(args, &mut progress),
         Some(Command::Logits(args)) => cli_export::run_logits(args, &mut progress),
         Some(Command::Bench(args)) => cli_bench::run_bench(args),
+        Some(Command::Serve(args)) => cli_serve::run_serve(args, &mut progress),
+        Some(Command::Data(command)) => cli_data::run(command),
         Some(Command::Model(ModelCommand::Pull)) => {
             fetch::fetch_default_model(&mut progress)?;
             Ok(())

@@ -320,7 +320,7 @@ fn data_app(size: (u16, u16), path: &str) -> (App, Vec<Effect>) {
 fn the_data_screen_filters_inspects_and_jumps_to_problems() {
     let (mut app, effects) = data_app(SMALL, "sample_data/camara_qod/sft.jsonl");
     assert!(
-        matches!(&effects[0], Effect::Model(ModelJob::Lengths { records, .. }) if records.len() == 111)
+        matches!(&effects[0], Effect::Model(ModelJob::Lengths { records, .. }) if records.len() == 3111)
     );
     assert!(matches!(
         &effects[1],
@@ -343,12 +343,12 @@ fn the_data_screen_filters_inspects_and_jumps_to_problems() {
     assert!(app.data.inspection.is_none());
     keys(&mut app, "/gaming");
     let shown = app.data.visible().len();
-    assert!(shown > 0 && shown < 111, "{shown}");
+    assert!(shown > 0 && shown < 3111, "{shown}");
     assert!(app.data.selected_row().unwrap().haystack.contains("gaming"));
     key(&mut app, KeyCode::Enter);
     assert_eq!(app.data.filter, "gaming", "Enter keeps the filter");
     key(&mut app, KeyCode::Esc);
-    assert_eq!(app.data.visible().len(), 111, "Esc clears it");
+    assert_eq!(app.data.visible().len(), 3111, "Esc clears it");
 
     let (mut app, _) = data_app(SMALL, "tests/fixtures/tui/problems.jsonl");
     assert_eq!(app.data.focus, DataFocus::Problems);

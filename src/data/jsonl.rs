@@ -128,3 +128,29 @@ pub fn kind(value: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+/// Refuses to write over a file that exists: data files are the user's work, and a command
+/// run twice by mistake must not replace one.
+pub fn refuse_existing(path: &Path) -> Result<()> {
+    if path.exists() {
+        anyhow::bail!(
+            "{}: already exists; nothing is overwritten, so choose another output or remove it",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes JSONL lines (each without its newline) to a new file, atomically: the file appears
+/// whole or not at all, and an existing one is refused.
+pub fn write_new_jsonl<L: AsRef<[u8]>>(path: &Path, lines: &[L]) -> Result<()> {
+    refuse_existing(path)?;
+    crate::fsutil::write_file_atomically_with(path, |out| {
+        use std::io::Write;
+        for line in lines {
+            out.write_all(line.as_ref())?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    })
+}

@@ -3,6 +3,13 @@
 //! batches and padded into tensors.
 
 pub mod batch;
+pub mod convert;
+pub mod dataset;
 pub mod jsonl;
+pub mod message;
 pub mod preference;
+pub mod recipe;
 pub mod sft;
+pub mod sharegpt;
+pub mod split;
+pub mod stats;

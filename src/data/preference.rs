@@ -1,18 +1,23 @@
-//! Preference files for DPO: JSONL (or one JSON array) of pairs, in TRL's two shapes.
+//! Preference files for DPO: JSONL (or one JSON array) of pairs, in TRL's two shapes or
+//! OpenAI's preference fine-tuning format.
 //!
 //! - plain: `{"prompt" | "instruction", "input"?, "system"?, "chosen": str, "rejected": str}`
 //! - conversational: `{"prompt": [messages], "chosen": [assistant messages], "rejected": […]}`
+//! - OpenAI: `{"input": {"messages": [messages]}, "preferred_output": [assistant messages],
+//!   "non_preferred_output": […]}`
 //!
 //! Both are rendered with the model's chat template; the completion is what the full
 //! conversation adds to the prompt rendered with the generation prompt, and only its tokens
 //! count in the log-probs. Problems are reported as `FILE:LINE: …`.
 
 use super::jsonl::{as_string, kind, read_items};
-use super::sft::{left_out_warning, parse_message, TokenizedExample};
+use super::message::{parse_message_list, refuse_tool_keys, FieldResult};
+use super::sft::{left_out_warning, TokenizedExample, MAX_PROBLEMS};
 use crate::model::{ChatMessage, ChatTemplate, TextTokenizer};
 use crate::train::loss::IGNORE_INDEX;
 use anyhow::{anyhow, bail, Result};
 use rayon::prelude::*;
+use serde::Serialize;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -24,6 +29,28 @@ const FIELDS: [&str; 6] = [
     "chosen",
     "rejected",
 ];
+
+/// OpenAI's preference fields; a record with either of the last two is in that format.
+const OPENAI_FIELDS: [&str; 3] = ["input", "preferred_output", "non_preferred_output"];
+
+/// The shape a pair is written in. A file may mix them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PreferenceFormat {
+    Plain,
+    Conversational,
+    OpenAi,
+}
+
+impl PreferenceFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "plain preference",
+            Self::Conversational => "conversational preference",
+            Self::OpenAi => "openai preference",
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreferencePair {
@@ -39,50 +66,128 @@ pub struct PreferenceDataset {
     pub pairs: Vec<PreferencePair>,
     /// The 1-based line each pair starts on.
     pub lines: Vec<usize>,
+    /// The shape every pair is written in; None when the file mixes shapes.
+    pub format: Option<PreferenceFormat>,
 }
 
 /// Reads and checks a whole file; fails with its first problem.
 pub fn load_preference_file(path: &Path) -> Result<PreferenceDataset> {
     let mut pairs = Vec::new();
     let mut lines = Vec::new();
+    let mut formats = Vec::new();
     for (line, value) in read_items(path)? {
-        let pair = value
+        let (pair, format) = value
             .and_then(parse_pair)
             .map_err(|problem| anyhow!("{}:{line}: {problem}", path.display()))?;
         pairs.push(pair);
         lines.push(line);
+        formats.push(format);
     }
     if pairs.is_empty() {
         bail!("{}: no preference pairs", path.display());
     }
+    let format = Some(formats[0]).filter(|first| formats.iter().all(|f| f == first));
     Ok(PreferenceDataset {
         path: path.to_path_buf(),
         pairs,
         lines,
+        format,
     })
 }
 
-fn parse_pair(value: Value) -> std::result::Result<PreferencePair, String> {
+/// What checking a whole preference file found.
+#[derive(Debug, Clone)]
+pub struct PreferenceCheck {
+    /// Records read (good or bad) before the check stopped.
+    pub records: usize,
+    /// The first good pair's shape.
+    pub format: Option<PreferenceFormat>,
+    /// Whether later good pairs are in other shapes.
+    pub mixed: bool,
+    /// Up to MAX_PROBLEMS, in file order; empty when the file loads.
+    pub problems: Vec<String>,
+}
+
+/// Every problem of a file (up to MAX_PROBLEMS), instead of stopping at the first.
+pub fn check_preference_file(path: &Path) -> PreferenceCheck {
+    let items = match read_items(path) {
+        Ok(items) => items,
+        Err(e) => {
+            return PreferenceCheck {
+                records: 0,
+                format: None,
+                mixed: false,
+                problems: vec![format!("{e:#}")],
+            }
+        }
+    };
+    let mut check = PreferenceCheck {
+        records: 0,
+        format: None,
+        mixed: false,
+        problems: Vec::new(),
+    };
+    for (line, value) in items {
+        check.records += 1;
+        match value.and_then(parse_pair) {
+            Ok((_, format)) => {
+                check.mixed |= *check.format.get_or_insert(format) != format;
+            }
+            Err(problem) => check
+                .problems
+                .push(format!("{}:{line}: {problem}", path.display())),
+        }
+        if check.problems.len() >= MAX_PROBLEMS {
+            break;
+        }
+    }
+    if check.records == 0 {
+        check
+            .problems
+            .push(format!("{}: no preference pairs", path.display()));
+    }
+    check
+}
+
+/// Whether a record is a preference pair rather than a supervised example: it names a
+/// completion pair in one of the shapes read here.
+pub fn looks_like_pair(record: &Map<String, Value>) -> bool {
+    [
+        "chosen",
+        "rejected",
+        "preferred_output",
+        "non_preferred_output",
+    ]
+    .iter()
+    .any(|k| record.contains_key(*k))
+}
+
+fn parse_pair(value: Value) -> FieldResult<(PreferencePair, PreferenceFormat)> {
     let Value::Object(record) = value else {
         return Err(format!(
             "a preference pair must be a JSON object, found {}",
             kind(&value)
         ));
     };
+    refuse_tool_keys(&record, "")?;
+    if record.contains_key("preferred_output") || record.contains_key("non_preferred_output") {
+        return parse_openai_pair(&record).map(|pair| (pair, PreferenceFormat::OpenAi));
+    }
     if let Some(extra) = record.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(format!(
             "unexpected field \"{extra}\" (a preference pair takes prompt or instruction, \
-             chosen, rejected, and optionally input and system)"
+             chosen, rejected, and optionally input and system; or OpenAI's input, \
+             preferred_output, non_preferred_output)"
         ));
     }
+    let format = match record.get("prompt") {
+        Some(Value::Array(_)) => PreferenceFormat::Conversational,
+        _ => PreferenceFormat::Plain,
+    };
     let mut prompt = match (record.get("prompt"), record.get("instruction")) {
         (Some(_), Some(_)) => return Err("give \"prompt\" or \"instruction\", not both".into()),
         (None, None) => return Err("missing field \"prompt\" (or \"instruction\")".into()),
-        (Some(Value::Array(list)), None) => list
-            .iter()
-            .enumerate()
-            .map(|(i, m)| parse_message(i, m).map_err(|e| e.replace("\"messages\"", "\"prompt\"")))
-            .collect::<std::result::Result<Vec<_>, _>>()?,
+        (Some(list @ Value::Array(_)), None) => messages_of("\"prompt\"", list)?,
         (Some(value), None) => vec![ChatMessage::new("user", &as_string(value, "\"prompt\"")?)],
         (None, Some(value)) => {
             let instruction = as_string(value, "\"instruction\"")?;
@@ -110,10 +215,20 @@ fn parse_pair(value: Value) -> std::result::Result<PreferencePair, String> {
     }
     let chosen = completion(&record, "chosen")?;
     let rejected = completion(&record, "rejected")?;
+    distinct_pair(prompt, chosen, rejected, ("chosen", "rejected")).map(|pair| (pair, format))
+}
+
+fn distinct_pair(
+    prompt: Vec<ChatMessage>,
+    chosen: Vec<ChatMessage>,
+    rejected: Vec<ChatMessage>,
+    names: (&str, &str),
+) -> FieldResult<PreferencePair> {
     if chosen == rejected {
-        return Err(
-            "fields \"chosen\" and \"rejected\" are the same: the pair teaches nothing".into(),
-        );
+        return Err(format!(
+            "fields \"{}\" and \"{}\" are the same: the pair teaches nothing",
+            names.0, names.1
+        ));
     }
     Ok(PreferencePair {
         prompt,
@@ -122,22 +237,62 @@ fn parse_pair(value: Value) -> std::result::Result<PreferencePair, String> {
     })
 }
 
+/// `{"input": {"messages": […]}, "preferred_output": […], "non_preferred_output": […]}`.
+fn parse_openai_pair(record: &Map<String, Value>) -> FieldResult<PreferencePair> {
+    if let Some(extra) = record.keys().find(|k| !OPENAI_FIELDS.contains(&k.as_str())) {
+        return Err(format!(
+            "unexpected field \"{extra}\" (OpenAI's preference format takes input, \
+             preferred_output, non_preferred_output)"
+        ));
+    }
+    let input = record
+        .get("input")
+        .ok_or("missing field \"input\" (OpenAI's preference format)")?;
+    let Value::Object(input) = input else {
+        return Err(format!(
+            "field \"input\" must be an object with \"messages\", found {}",
+            kind(input)
+        ));
+    };
+    refuse_tool_keys(input, "\"input\".")?;
+    if let Some(extra) = input.keys().find(|k| k.as_str() != "messages") {
+        return Err(format!(
+            "unexpected field \"input\".\"{extra}\" (the input takes messages)"
+        ));
+    }
+    let messages = input
+        .get("messages")
+        .ok_or("missing field \"input\".\"messages\"")?;
+    let prompt = messages_of("\"input\".\"messages\"", messages)?;
+    if prompt.is_empty() {
+        return Err("field \"input\".\"messages\" is empty".into());
+    }
+    let chosen = completion(record, "preferred_output")?;
+    let rejected = completion(record, "non_preferred_output")?;
+    distinct_pair(
+        prompt,
+        chosen,
+        rejected,
+        ("preferred_output", "non_preferred_output"),
+    )
+}
+
+/// A list of messages under `field`, without weights (a preference completion is trained
+/// whole).
+fn messages_of(field: &str, value: &Value) -> FieldResult<Vec<ChatMessage>> {
+    Ok(parse_message_list(field, value, false)?
+        .into_iter()
+        .map(|p| p.message)
+        .collect())
+}
+
 /// A completion: a string (one assistant reply) or a list of assistant messages.
-fn completion(
-    record: &Map<String, Value>,
-    name: &str,
-) -> std::result::Result<Vec<ChatMessage>, String> {
+fn completion(record: &Map<String, Value>, name: &str) -> FieldResult<Vec<ChatMessage>> {
     let value = record
         .get(name)
         .ok_or_else(|| format!("missing field \"{name}\""))?;
     let messages = match value {
-        Value::Array(list) => list
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                parse_message(i, m).map_err(|e| e.replace("\"messages\"", &format!("\"{name}\"")))
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()?,
+        list @ Value::Array(_) => messages_of(&format!("\"{name}\""), list)?,
         other => vec![ChatMessage::new(
             "assistant",
             &as_string(other, &format!("\"{name}\""))?,

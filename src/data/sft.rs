@@ -1,10 +1,13 @@
-//! Supervised fine-tuning files: JSONL (or one JSON array) of Alpaca, chat-messages or
-//! prompt/completion records. The format is detected from the first record and every later
-//! record must match it; problems are reported as `FILE:LINE: …` so they can be fixed in an
-//! editor. Records are rendered with the model's chat template and tokenized with loss on the
-//! assistant's replies only.
+//! Supervised fine-tuning files: JSONL (or one JSON array) of Alpaca, chat-messages (TRL's, or
+//! OpenAI's fine-tuning chat format with its per-reply `weight`), ShareGPT or prompt/completion
+//! records. The format is detected from the first record and every later record must match it;
+//! problems are reported as `FILE:LINE: …` so they can be fixed in an editor. Records are
+//! rendered with the model's chat template and tokenized with loss on the assistant's trained
+//! replies only.
 
 use super::jsonl::{as_string, kind, read_items};
+use super::message::{parse_message_list, refuse_tool_keys, FieldResult, ParsedMessage};
+use super::sharegpt::parse_conversations;
 use crate::model::{ChatMessage, ChatTemplate, TextTokenizer};
 use crate::train::loss::IGNORE_INDEX;
 use anyhow::{anyhow, bail, Context, Result};
@@ -14,15 +17,14 @@ use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
 /// How many problems `validate_sft_file` lists before it stops looking.
-const MAX_PROBLEMS: usize = 100;
-
-const ROLES: [&str; 3] = ["system", "user", "assistant"];
+pub const MAX_PROBLEMS: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SftFormat {
     Alpaca,
     Messages,
+    ShareGpt,
     PromptCompletion,
 }
 
@@ -32,24 +34,46 @@ impl SftFormat {
         match self {
             Self::Alpaca => "alpaca",
             Self::Messages => "messages",
+            Self::ShareGpt => "sharegpt",
             Self::PromptCompletion => "prompt/completion",
         }
     }
 
+    /// The fields that identify the format (and that messages about it list).
     fn fields(self) -> &'static [&'static str] {
         match self {
             Self::Alpaca => &["instruction", "input", "output"],
             Self::Messages => &["messages"],
+            Self::ShareGpt => &["conversations"],
             Self::PromptCompletion => &["prompt", "completion"],
         }
     }
 
-    /// The format whose fields a record uses; "messages" is checked first because chat exports
-    /// sometimes carry a stray "prompt" beside it.
+    /// Fields a record may carry besides its identifying ones: the system prompt column that
+    /// LLaMA-Factory's alpaca and ShareGPT files have. It identifies no format on its own.
+    fn optional_fields(self) -> &'static [&'static str] {
+        match self {
+            Self::Alpaca | Self::ShareGpt => &["system"],
+            Self::Messages | Self::PromptCompletion => &[],
+        }
+    }
+
+    fn allows(self, key: &str) -> bool {
+        self.fields().contains(&key) || self.optional_fields().contains(&key)
+    }
+
+    /// The format whose fields a record uses; the chat formats are checked first because chat
+    /// exports sometimes carry a stray "prompt" beside them. No field identifies two formats,
+    /// so the order only matters for such mixtures.
     fn detect(record: &Map<String, Value>) -> Option<Self> {
-        [Self::Messages, Self::PromptCompletion, Self::Alpaca]
-            .into_iter()
-            .find(|f| f.fields().iter().any(|k| record.contains_key(*k)))
+        [
+            Self::Messages,
+            Self::ShareGpt,
+            Self::PromptCompletion,
+            Self::Alpaca,
+        ]
+        .into_iter()
+        .find(|f| f.fields().iter().any(|k| record.contains_key(*k)))
     }
 }
 
@@ -61,6 +85,13 @@ pub enum SftRecord {
         output: String,
     },
     Messages(Vec<ChatMessage>),
+    /// A chat in which some assistant replies are context the loss skips (OpenAI's
+    /// `"weight": 0`). `trained` holds one flag per assistant message, in order; at least one
+    /// is true and one false (a chat with every reply trained is `Messages`).
+    Weighted {
+        messages: Vec<ChatMessage>,
+        trained: Vec<bool>,
+    },
     PromptCompletion {
         prompt: String,
         completion: String,
@@ -86,7 +117,7 @@ impl SftRecord {
                     ChatMessage::new("assistant", output),
                 ]
             }
-            Self::Messages(messages) => messages.clone(),
+            Self::Messages(messages) | Self::Weighted { messages, .. } => messages.clone(),
             Self::PromptCompletion { prompt, completion } => vec![
                 ChatMessage::new("user", prompt),
                 ChatMessage::new("assistant", completion),
@@ -98,6 +129,19 @@ impl SftRecord {
             }
         }
         messages
+    }
+
+    /// Whether the loss covers each assistant reply of `conversation`, in order.
+    pub fn trained_replies(&self) -> Vec<bool> {
+        match self {
+            Self::Weighted { trained, .. } => trained.clone(),
+            Self::Messages(messages) => messages
+                .iter()
+                .filter(|m| m.role == "assistant")
+                .map(|_| true)
+                .collect(),
+            Self::Alpaca { .. } | Self::PromptCompletion { .. } => vec![true],
+        }
     }
 }
 
@@ -129,12 +173,36 @@ pub fn load_sft_file(path: &Path) -> Result<SftDataset> {
 
 /// Every problem of a file (up to 100), in file order; empty when the file loads.
 pub fn validate_sft_file(path: &Path) -> Vec<String> {
+    check_sft_file(path).problems
+}
+
+/// What checking a whole file found.
+#[derive(Debug, Clone)]
+pub struct SftCheck {
+    /// Records read (good or bad) before the check stopped.
+    pub records: usize,
+    pub format: Option<SftFormat>,
+    /// Up to MAX_PROBLEMS, in file order; empty when the file loads.
+    pub problems: Vec<String>,
+}
+
+pub fn check_sft_file(path: &Path) -> SftCheck {
     match scan_file(path, MAX_PROBLEMS) {
-        Ok(scan) if scan.problems.is_empty() && scan.records.is_empty() => {
-            vec![format!("{}: no records", path.display())]
-        }
-        Ok(scan) => scan.problems,
-        Err(e) => vec![format!("{e:#}")],
+        Ok(scan) if scan.problems.is_empty() && scan.records.is_empty() => SftCheck {
+            records: 0,
+            format: None,
+            problems: vec![format!("{}: no records", path.display())],
+        },
+        Ok(scan) => SftCheck {
+            records: scan.records.len() + scan.problems.len(),
+            format: scan.format.map(|(format, _)| format),
+            problems: scan.problems,
+        },
+        Err(e) => SftCheck {
+            records: 0,
+            format: None,
+            problems: vec![format!("{e:#}")],
+        },
     }
 }
 
@@ -185,7 +253,8 @@ fn parse_record(
             let format = SftFormat::detect(&record).ok_or_else(|| {
                 format!(
                     "cannot tell the format from fields {}: expected instruction/output (alpaca), \
-                     messages, or prompt/completion",
+                     messages, or prompt/completion, or conversations (sharegpt); messages \
+                     reads TRL's and OpenAI's chat files",
                     quoted_keys(&record)
                 )
             })?;
@@ -198,19 +267,79 @@ fn parse_record(
         format,
         from,
     };
+    refuse_tool_keys(&record, "")?;
     fields.check_names()?;
-    Ok(match format {
-        SftFormat::Alpaca => SftRecord::Alpaca {
-            instruction: fields.string("instruction")?,
-            input: fields.optional_string("input")?,
-            output: fields.non_empty_string("output")?,
-        },
-        SftFormat::Messages => SftRecord::Messages(parse_messages(fields.required("messages")?)?),
-        SftFormat::PromptCompletion => SftRecord::PromptCompletion {
+    match format {
+        SftFormat::Alpaca => parse_alpaca(&fields),
+        SftFormat::Messages => weighted_record(parse_message_list(
+            "\"messages\"",
+            fields.required("messages")?,
+            true,
+        )?),
+        SftFormat::ShareGpt => {
+            let system = fields.optional_string("system")?;
+            let messages = parse_conversations(fields.required("conversations")?, system)?;
+            check_chat("\"conversations\"", &messages)?;
+            Ok(SftRecord::Messages(messages))
+        }
+        SftFormat::PromptCompletion => Ok(SftRecord::PromptCompletion {
             prompt: fields.string("prompt")?,
             completion: fields.non_empty_string("completion")?,
-        },
+        }),
+    }
+}
+
+/// An alpaca record; one with a system prompt (LLaMA-Factory's column) is the chat it stands
+/// for, since `SftRecord::Alpaca` has no place for one.
+fn parse_alpaca(fields: &Fields) -> FieldResult<SftRecord> {
+    let record = SftRecord::Alpaca {
+        instruction: fields.string("instruction")?,
+        input: fields.optional_string("input")?,
+        output: fields.non_empty_string("output")?,
+    };
+    Ok(match fields.optional_string("system")? {
+        Some(system) => SftRecord::Messages(record.conversation(Some(&system))),
+        None => record,
     })
+}
+
+/// A messages record, `Weighted` when some reply has weight 0.
+fn weighted_record(parsed: Vec<ParsedMessage>) -> FieldResult<SftRecord> {
+    let trained: Vec<bool> = parsed
+        .iter()
+        .filter(|p| p.message.role == "assistant")
+        .map(|p| p.weight.unwrap_or(true))
+        .collect();
+    let messages: Vec<ChatMessage> = parsed.into_iter().map(|p| p.message).collect();
+    check_chat("\"messages\"", &messages)?;
+    if !trained.contains(&true) {
+        return Err(
+            "field \"messages\": every assistant reply has weight 0, so the record trains on \
+             nothing; set \"weight\": 1 on the reply to learn, or leave the record out"
+                .into(),
+        );
+    }
+    Ok(if trained.contains(&false) {
+        SftRecord::Weighted { messages, trained }
+    } else {
+        SftRecord::Messages(messages)
+    })
+}
+
+/// A chat must end with the assistant's reply, which is what the model learns.
+fn check_chat(field: &str, messages: &[ChatMessage]) -> FieldResult<()> {
+    let Some(last) = messages.last() else {
+        return Err(format!("field {field} is empty"));
+    };
+    if last.role != "assistant" {
+        return Err(format!(
+            "field {field}[{}].role is \"{}\": the last message must be from the assistant, \
+             whose reply is what the model learns",
+            messages.len() - 1,
+            last.role
+        ));
+    }
+    Ok(())
 }
 
 /// One record's fields, read against the file's format.
@@ -219,8 +348,6 @@ struct Fields<'a> {
     format: SftFormat,
     from: usize,
 }
-
-pub(crate) type FieldResult<T> = std::result::Result<T, String>;
 
 impl Fields<'_> {
     /// A record of another format gets one clear message instead of a field-by-field list.
@@ -236,7 +363,7 @@ impl Fields<'_> {
                 self.from
             ));
         }
-        match self.record.keys().find(|k| !allowed.contains(&k.as_str())) {
+        match self.record.keys().find(|k| !self.format.allows(k)) {
             Some(extra) => Err(format!(
                 "unexpected field \"{extra}\" ({} format takes {})",
                 self.format.name(),
@@ -277,68 +404,6 @@ impl Fields<'_> {
             Some(value) => as_string(value, &format!("\"{name}\"")).map(Some),
         }
     }
-}
-
-fn parse_messages(value: &Value) -> FieldResult<Vec<ChatMessage>> {
-    let Value::Array(list) = value else {
-        return Err(format!(
-            "field \"messages\" must be an array, found {}",
-            kind(value)
-        ));
-    };
-    let messages = list
-        .iter()
-        .enumerate()
-        .map(|(i, m)| parse_message(i, m))
-        .collect::<FieldResult<Vec<_>>>()?;
-    let Some(last) = messages.last() else {
-        return Err("field \"messages\" is empty".into());
-    };
-    if last.role != "assistant" {
-        return Err(format!(
-            "field \"messages\"[{}].role is \"{}\": the last message must be from the assistant, \
-             whose reply is what the model learns",
-            messages.len() - 1,
-            last.role
-        ));
-    }
-    Ok(messages)
-}
-
-pub(crate) fn parse_message(index: usize, value: &Value) -> FieldResult<ChatMessage> {
-    let field = format!("\"messages\"[{index}]");
-    let Value::Object(message) = value else {
-        return Err(format!(
-            "field {field} must be an object, found {}",
-            kind(value)
-        ));
-    };
-    if let Some(extra) = message
-        .keys()
-        .find(|k| !matches!(k.as_str(), "role" | "content"))
-    {
-        return Err(format!(
-            "unexpected field {field}.{extra} (a message takes role, content)"
-        ));
-    }
-    let get = |name: &str| {
-        message
-            .get(name)
-            .ok_or_else(|| format!("missing field {field}.{name}"))
-    };
-    let role = as_string(get("role")?, &format!("{field}.role"))?;
-    if !ROLES.contains(&role.as_str()) {
-        return Err(format!(
-            "field {field}.role must be system, user or assistant (found \"{role}\")"
-        ));
-    }
-    let content = as_string(get("content")?, &format!("{field}.content"))?;
-    if role == "assistant" && content.trim().is_empty() {
-        return Err(format!(
-            "field {field}.content is empty: an assistant reply needs text to learn"
-        ));
-    }
-    Ok(ChatMessage { role, content })
 }
 
 fn quoted_keys(record: &Map<String, Value>) -> String {
@@ -409,8 +474,9 @@ pub fn left_out_warning(
     ))
 }
 
-/// Renders a record with the chat template and tokenizes it; labels are set on the assistant
-/// replies (with the template's end-of-turn text, so the model learns to stop) and nowhere else.
+/// Renders a record with the chat template and tokenizes it; labels are set on the trained
+/// assistant replies (with the template's end-of-turn text, so the model learns to stop) and
+/// nowhere else: a weight-0 reply is context, like the user's turns.
 pub fn tokenize_record(
     record: &SftRecord,
     template: &ChatTemplate,
@@ -426,7 +492,7 @@ pub fn tokenize_record(
     let mut labels = Vec::new();
     // Each piece is tokenized on its own, as TRL's completion-only masking does, so a token
     // never straddles the boundary between prompt and reply.
-    for (text, trained) in rendered_pieces(&messages, template)? {
+    for (text, trained) in rendered_pieces(&messages, &record.trained_replies(), template)? {
         let ids = tokenizer.encode(&text)?;
         labels.extend(
             ids.iter()
@@ -446,25 +512,27 @@ pub fn tokenize_record(
 }
 
 /// The rendered conversation cut into consecutive pieces, each flagged true when it is an
-/// assistant reply. A reply is located as the text its message adds to the conversation before
+/// assistant reply the loss covers (`trained`: one flag per assistant message; a missing flag
+/// means trained). A reply is located as the text its message adds to the conversation before
 /// it (rendered with the generation prompt), so any template that renders incrementally works.
 fn rendered_pieces(
     messages: &[ChatMessage],
+    trained: &[bool],
     template: &ChatTemplate,
 ) -> Result<Vec<(String, bool)>> {
     let full = template.render(messages, false)?;
     let mut pieces = Vec::new();
-    let mut push = |text: &str, trained: bool| {
+    let mut push = |text: &str, labelled: bool| {
         if !text.is_empty() {
-            pieces.push((text.to_string(), trained));
+            pieces.push((text.to_string(), labelled));
         }
     };
     let mut cursor = 0;
-    for (i, _) in messages
+    let replies = messages
         .iter()
         .enumerate()
-        .filter(|(_, m)| m.role == "assistant")
-    {
+        .filter(|(_, m)| m.role == "assistant");
+    for (reply, (i, _)) in replies.enumerate() {
         let prefix = template.render(&messages[..i], true)?;
         let upto = template.render(&messages[..=i], false)?;
         if prefix.len() < cursor || !upto.starts_with(&prefix) || !full.starts_with(&upto) {
@@ -475,7 +543,10 @@ fn rendered_pieces(
             );
         }
         push(&full[cursor..prefix.len()], false);
-        push(&full[prefix.len()..upto.len()], true);
+        push(
+            &full[prefix.len()..upto.len()],
+            trained.get(reply).copied().unwrap_or(true),
+        );
         cursor = upto.len();
     }
     // Text some templates write after the last turn (an EOS, say) is context, not reply.
@@ -546,7 +617,7 @@ mod tests {
             ChatMessage::new("user", "Hi"),
             ChatMessage::new("assistant", "Hello"),
         ];
-        let pieces = rendered_pieces(&messages, &template).unwrap();
+        let pieces = rendered_pieces(&messages, &[true], &template).unwrap();
         assert_eq!(
             pieces,
             vec![
@@ -560,6 +631,27 @@ mod tests {
     }
 
     #[test]
+    fn a_weight_0_reply_is_context() {
+        let template = ChatTemplate::new(CHATML_TEMPLATE, "", "").unwrap();
+        let messages = [
+            ChatMessage::new("user", "Hi"),
+            ChatMessage::new("assistant", "Hello"),
+            ChatMessage::new("user", "Again"),
+            ChatMessage::new("assistant", "Hello again"),
+        ];
+        let pieces = rendered_pieces(&messages, &[false, true], &template).unwrap();
+        let labelled: Vec<&str> = pieces
+            .iter()
+            .filter(|(_, l)| *l)
+            .map(|(t, _)| t.as_str())
+            .collect();
+        assert_eq!(labelled, vec!["Hello again<|im_end|>\n"]);
+        assert!(pieces
+            .iter()
+            .any(|(t, l)| !l && t.contains("Hello<|im_end|>")));
+    }
+
+    #[test]
     fn a_template_that_rewrites_history_is_refused() {
         // Renders only the last message, as templates that drop earlier reasoning effectively do.
         let last_only =
@@ -569,7 +661,7 @@ mod tests {
             ChatMessage::new("user", "Hi"),
             ChatMessage::new("assistant", "Hello"),
         ];
-        let err = rendered_pieces(&messages, &template).unwrap_err();
+        let err = rendered_pieces(&messages, &[true], &template).unwrap_err();
         assert!(
             err.to_string().contains("does not render incrementally"),
             "{err}"
