@@ -20,6 +20,8 @@ pub enum DataCommand {
     Split(SplitArgs),
     /// Make records from a data recipe (typed slots and templates), checked, with a report.
     Synth(crate::cli_synth::SynthArgs),
+    /// Grow a seed-task file by self-instruct against an OpenAI-compatible endpoint.
+    Generate(crate::cli_generate::GenerateArgs),
 }
 
 #[derive(clap::Args)]
@@ -83,6 +85,7 @@ pub fn run(command: DataCommand) -> Result<()> {
         DataCommand::Convert(args) => convert(args),
         DataCommand::Split(args) => split(args),
         DataCommand::Synth(args) => crate::cli_synth::run_synth(args),
+        DataCommand::Generate(args) => crate::cli_generate::run_generate(args),
     }
 }
 

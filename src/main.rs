@@ -4,6 +4,7 @@ mod cli_bench;
 mod cli_data;
 mod cli_eval;
 mod cli_export;
+mod cli_generate;
 mod cli_serve;
 mod cli_synth;
 

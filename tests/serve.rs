@@ -755,3 +755,43 @@ async fn default_model_knows_the_capital_of_france() {
     assert!(text.contains("Paris"), "{text:?}");
     assert_eq!(reply.model, "SmolLM2-135M-Instruct.Q4_1");
 }
+
+/// `tunelab data generate` grows a seed file against `tunelab serve` and the default model:
+/// real replies through the self-instruct prompts, parsers and filters, kept with their
+/// provenance.
+#[test]
+fn data_generate_grows_seed_tasks_against_the_server() {
+    let model = common::default_gguf();
+    let server = Server::start(&["--model", &path_arg(&model), "--max-batch", "2"]);
+    let out = common::scratch_dir("serve_generate").join("grown.jsonl");
+    let seeds = common::fixture("generate/everyday_seeds.jsonl");
+    let run = Command::new(env!("CARGO_BIN_EXE_tunelab"))
+        .args([
+            "data",
+            "generate",
+            "--model",
+            "base",
+            "--n",
+            "2",
+            "--instances",
+            "1",
+        ])
+        .args(["--seeds", &path_arg(&seeds), "--out", &path_arg(&out)])
+        .args(["--endpoint", &server.url("/v1"), "--max-tokens", "160"])
+        .args(["--max-rounds", "12", "--concurrency", "2"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{log}\nserver:\n{}", server.log());
+    let text = std::fs::read_to_string(&out).unwrap();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{text}");
+    for r in &records {
+        assert!(!r["output"].as_str().unwrap().trim().is_empty());
+        assert_eq!(r["metadata"]["model"], "base");
+    }
+    assert!(log.contains("kept 2 records"), "{log}");
+}

@@ -5,6 +5,8 @@
 pub mod batch;
 pub mod convert;
 pub mod dataset;
+pub mod exclude;
+pub mod generate;
 pub mod jsonl;
 pub mod message;
 pub mod preference;

@@ -50,11 +50,12 @@ impl SftFormat {
     }
 
     /// Fields a record may carry besides its identifying ones: the system prompt column that
-    /// LLaMA-Factory's alpaca and ShareGPT files have. It identifies no format on its own.
+    /// LLaMA-Factory's alpaca and ShareGPT files have, and `metadata` (provenance, such as
+    /// `data generate` writes), which training ignores. Neither identifies a format.
     fn optional_fields(self) -> &'static [&'static str] {
         match self {
-            Self::Alpaca | Self::ShareGpt => &["system"],
-            Self::Messages | Self::PromptCompletion => &[],
+            Self::Alpaca | Self::ShareGpt => &["system", "metadata"],
+            Self::Messages | Self::PromptCompletion => &["metadata"],
         }
     }
 

@@ -36,9 +36,16 @@ impl RmsNorm {
     }
 }
 
+/// Positions whose cos/sin rows are computed once at load; rows past them are computed per
+/// pass. A table for the whole context would cost max_position_embeddings × head_dim floats
+/// twice over: 0.5 GB for a 1M-token context, gigabytes for a hostile header.
+const ROPE_TABLE_POSITIONS: usize = 8192;
+
 /// cos/sin tables for rotary embeddings in the Hugging Face (half-split) layout.
 #[derive(Debug, Clone)]
 struct Rope {
+    /// 1 / theta^(2i/dim), shape (1, head_dim/2).
+    inv_freq: Tensor,
     cos: Tensor,
     sin: Tensor,
 }
@@ -49,16 +56,34 @@ impl Rope {
         let inv_freq: Vec<f32> = (0..dim / 2)
             .map(|i| 1.0 / config.rope_theta.powf(2.0 * i as f64 / dim as f64) as f32)
             .collect();
-        let positions: Vec<f32> = (0..config.max_position_embeddings)
-            .map(|p| p as f32)
-            .collect();
         let inv_freq = Tensor::from_vec(inv_freq, (1, dim / 2), device)?;
-        let positions = Tensor::from_vec(positions, (config.max_position_embeddings, 1), device)?;
-        let freqs = positions.broadcast_mul(&inv_freq)?;
-        Ok(Self {
-            cos: freqs.cos()?,
-            sin: freqs.sin()?,
-        })
+        let stored = config.max_position_embeddings.min(ROPE_TABLE_POSITIONS);
+        let positions = Tensor::arange(0u32, stored as u32, device)?;
+        let (cos, sin) = Self::compute(&inv_freq, &positions)?;
+        Ok(Self { inv_freq, cos, sin })
+    }
+
+    /// cos/sin rows of shape (positions, head_dim/2) for u32 positions.
+    fn compute(inv_freq: &Tensor, positions: &Tensor) -> Result<(Tensor, Tensor)> {
+        let freqs = positions
+            .to_dtype(DType::F32)?
+            .unsqueeze(1)?
+            .broadcast_mul(inv_freq)?;
+        Ok((freqs.cos()?, freqs.sin()?))
+    }
+
+    /// The rows of the given positions (flat u32), from the table when they lie in it.
+    fn rows(&self, positions: &[u32]) -> Result<(Tensor, Tensor)> {
+        let device = self.cos.device();
+        let index = Tensor::new(positions, device)?;
+        let stored = self.cos.dim(0)?;
+        if positions.iter().all(|&p| (p as usize) < stored) {
+            return Ok((
+                self.cos.index_select(&index, 0)?,
+                self.sin.index_select(&index, 0)?,
+            ));
+        }
+        Self::compute(&self.inv_freq, &index)
     }
 
     /// The cos/sin rows for one forward pass: positions offset..offset+seq shared by every
@@ -71,24 +96,28 @@ impl Rope {
         pads: &[usize],
     ) -> Result<RopeTables> {
         if pads.iter().all(|&p| p == 0) {
-            return Ok(RopeTables {
-                cos: self.cos.narrow(0, offset, seq)?,
-                sin: self.sin.narrow(0, offset, seq)?,
-            });
+            if offset + seq <= self.cos.dim(0)? {
+                return Ok(RopeTables {
+                    cos: self.cos.narrow(0, offset, seq)?,
+                    sin: self.sin.narrow(0, offset, seq)?,
+                });
+            }
+            let positions: Vec<u32> = (offset..offset + seq).map(|p| p as u32).collect();
+            let (cos, sin) = self.rows(&positions)?;
+            return Ok(RopeTables { cos, sin });
         }
         let positions: Vec<u32> = pads
             .iter()
             .flat_map(|&pad| (offset..offset + seq).map(move |c| c.saturating_sub(pad) as u32))
             .collect();
-        let positions = Tensor::from_vec(positions, batch * seq, self.cos.device())?;
-        let gather = |t: &Tensor| -> Result<Tensor> {
+        let (cos, sin) = self.rows(&positions)?;
+        let shape = |t: Tensor| -> Result<Tensor> {
             let half = t.dim(1)?;
-            Ok(t.index_select(&positions, 0)?
-                .reshape((batch, 1, seq, half))?)
+            Ok(t.reshape((batch, 1, seq, half))?)
         };
         Ok(RopeTables {
-            cos: gather(&self.cos)?,
-            sin: gather(&self.sin)?,
+            cos: shape(cos)?,
+            sin: shape(sin)?,
         })
     }
 }
@@ -720,5 +749,49 @@ mod tests {
         };
         let err = Llama::load(&Empty, config, &Device::Cpu).unwrap_err();
         assert!(format!("{err:#}").contains("model.layers.0"), "{err:#}");
+    }
+
+    fn rope_config(context: usize) -> LlamaConfig {
+        LlamaConfig {
+            vocab_size: 16,
+            hidden_size: 8,
+            intermediate_size: 16,
+            num_hidden_layers: 1,
+            num_attention_heads: 1,
+            num_key_value_heads: 1,
+            rope_theta: 10_000.0,
+            rms_norm_eps: 1e-5,
+            max_position_embeddings: context,
+            tie_word_embeddings: true,
+        }
+    }
+
+    /// A 2^24-token context keeps an 8192-row table (found by fuzz/ target gguf: building the
+    /// whole table took minutes and gigabytes), and rows past the table are the ones a whole
+    /// table would hold: cos/sin of position × 10000^(-2i/8).
+    #[test]
+    fn rope_rows_past_the_table_are_computed_exactly() {
+        let rope = Rope::new(&rope_config(1 << 24), &Device::Cpu).unwrap();
+        assert_eq!(rope.cos.dim(0).unwrap(), ROPE_TABLE_POSITIONS);
+        let at = |offset: usize, pads: &[usize]| {
+            let t = rope.tables(pads.len().max(1), 2, offset, pads).unwrap();
+            let flat = |x: &Tensor| x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            (flat(&t.cos), flat(&t.sin))
+        };
+        for (offset, pads) in [(8190usize, &[][..]), (100_000, &[]), (100_000, &[0, 1])] {
+            let (cos, sin) = at(offset, pads);
+            let rows = pads.len().max(1);
+            for r in 0..rows {
+                for s in 0..2 {
+                    let p = (offset + s - pads.get(r).copied().unwrap_or(0)) as f32;
+                    for i in 0..4 {
+                        let freq = p * (1.0 / 10_000f64.powf(2.0 * i as f64 / 8.0) as f32);
+                        let k = (r * 2 + s) * 4 + i;
+                        assert!((cos[k] - freq.cos()).abs() < 1e-6, "cos at {p}, {i}");
+                        assert!((sin[k] - freq.sin()).abs() < 1e-6, "sin at {p}, {i}");
+                    }
+                }
+            }
+        }
     }
 }

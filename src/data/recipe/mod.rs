@@ -135,7 +135,7 @@ impl Kitchen {
         };
         let mut excluded = HashSet::new();
         for file in &recipe.exclude {
-            excluded.extend(prompts_of(&folder.join(file))?);
+            excluded.extend(crate::data::exclude::prompts_of(&folder.join(file))?);
         }
         let choices = recipe
             .slots
@@ -253,7 +253,7 @@ impl Kitchen {
         if prompt.is_empty() || answer.is_empty() {
             return Err("empty prompt or answer".into());
         }
-        let normal = normalise(&prompt);
+        let normal = crate::data::exclude::normalise(&prompt);
         if self.excluded.contains(&normal) {
             return Err("prompt is in an exclude file".into());
         }
@@ -390,30 +390,6 @@ fn weighted(rng: &mut impl Rng, weights: &[f64]) -> usize {
         at -= w;
     }
     weights.len() - 1
-}
-
-/// Prompts compared as a reader would: case and spacing ignored.
-fn normalise(prompt: &str) -> String {
-    prompt
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
-}
-
-/// The prompts of a JSONL file (its `prompt` or `instruction` fields), normalised.
-fn prompts_of(path: &Path) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for (line, item) in crate::data::jsonl::read_items(path)? {
-        let value = item.map_err(|e| anyhow!("{}:{line}: {e}", path.display()))?;
-        let prompt = ["prompt", "instruction"]
-            .iter()
-            .find_map(|k| value.get(*k).and_then(Value::as_str));
-        if let Some(p) = prompt {
-            out.push(normalise(p));
-        }
-    }
-    Ok(out)
 }
 
 fn rejections(report: &Report) -> String {
