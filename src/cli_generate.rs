@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tunelab::data::exclude::prompts_of;
 use tunelab::data::generate::client::{Api, Endpoint, Sampling};
-use tunelab::data::generate::filter::{InstructionFilter, DEFAULT_REJECT_WORDS};
 use tunelab::data::generate::output::RecordFormat;
 use tunelab::data::generate::seeds::load_seed_tasks;
 use tunelab::data::generate::{Generator, OutputChecks, Progress};
@@ -121,37 +120,28 @@ fn generator(args: &GenerateArgs) -> Result<Generator> {
             std::env::var(var).with_context(|| format!("--api-key-env: ${var} is not set"))?;
         endpoint.api_key = Some(key);
     }
-    let reject_words = match &args.reject_words {
-        Some(list) => list.split(',').map(|w| w.trim().to_string()).collect(),
-        None => DEFAULT_REJECT_WORDS.iter().map(|w| w.to_string()).collect(),
-    };
+    let mut generator = Generator::new(seeds, endpoint, args.n);
+    if let Some(list) = &args.reject_words {
+        generator.filter.reject_words = list.split(',').map(|w| w.trim().to_string()).collect();
+    }
+    generator.filter.max_similarity = args.similarity;
     let mut excluded = HashSet::new();
     for file in &args.exclude {
         excluded.extend(prompts_of(file)?);
     }
-    let checks = OutputChecks {
+    generator.checks = OutputChecks {
         json: args.json,
         schema: args.schema.as_deref().map(load_schema).transpose()?,
         excluded,
     };
-    Ok(Generator {
-        seeds,
-        endpoint,
-        filter: InstructionFilter {
-            max_similarity: args.similarity,
-            reject_words,
-        },
-        checks,
-        n: args.n,
-        seed: args.seed,
-        concurrency: args.concurrency,
-        max_rounds: args.max_rounds.unwrap_or(20 + 4 * args.n),
-        in_context: 8,
-        from_generated: 2,
-        example_tasks: 3,
-        instances_per_task: args.instances,
-        format: args.format,
-    })
+    generator.seed = args.seed;
+    generator.concurrency = args.concurrency;
+    if let Some(rounds) = args.max_rounds {
+        generator.max_rounds = rounds;
+    }
+    generator.instances_per_task = args.instances;
+    generator.format = args.format;
+    Ok(generator)
 }
 
 /// One progress line on stderr: redrawn in place on a terminal, one line per change of the
@@ -159,6 +149,7 @@ fn generator(args: &GenerateArgs) -> Result<Generator> {
 struct Printer {
     terminal: bool,
     last_kept: std::sync::Mutex<Option<usize>>,
+    last_warning: std::sync::Mutex<Option<String>>,
 }
 
 impl Printer {
@@ -166,10 +157,20 @@ impl Printer {
         Self {
             terminal: std::io::stderr().is_terminal(),
             last_kept: std::sync::Mutex::new(None),
+            last_warning: std::sync::Mutex::new(None),
         }
     }
 
     fn show(&self, p: &Progress) {
+        let mut warned = self.last_warning.lock().unwrap_or_else(|e| e.into_inner());
+        if p.warning.is_some() && *warned != p.warning {
+            let clear = if self.terminal { "\r\x1b[2K" } else { "" };
+            eprintln!(
+                "{clear}warning: {}",
+                p.warning.as_deref().unwrap_or_default()
+            );
+            *warned = p.warning.clone();
+        }
         let line = format!(
             "{} {}/{} kept · {} rejected · {} requests",
             bar(p.kept, p.n),

@@ -1,10 +1,8 @@
 //! `tunelab data synth`: records from a data recipe, written as JSONL with a coverage report.
 
 use anyhow::{bail, Result};
-use std::io::Write;
 use std::path::PathBuf;
 use tunelab::data::recipe::{Kitchen, Output};
-use tunelab::fsutil::write_file_atomically_with;
 
 #[derive(clap::Args)]
 pub struct SynthArgs {
@@ -47,18 +45,12 @@ pub fn run_synth(args: SynthArgs) -> Result<()> {
     if let Some(output) = args.output {
         kitchen = kitchen.with_output(output)?;
     }
-    let (records, report) = kitchen.cook(args.n, args.seed)?;
-    write_file_atomically_with(&args.out, |file| {
-        for record in &records {
-            writeln!(file, "{}", serde_json::to_string(record)?)?;
-        }
-        Ok(())
-    })?;
+    let report = kitchen.cook_into(args.n, args.seed, &args.out)?;
     if let Some(path) = &args.report {
         let text = serde_json::to_string_pretty(&report)?;
         tunelab::fsutil::write_file_atomically(path, text.as_bytes())?;
     }
     eprint!("{report}");
-    println!("wrote {} records to {}", records.len(), args.out.display());
+    println!("wrote {} records to {}", report.records, args.out.display());
     Ok(())
 }

@@ -113,6 +113,10 @@ struct TrainArgs {
     resume: Option<std::path::PathBuf>,
     #[arg(long)]
     output_dir: Option<std::path::PathBuf>,
+    /// Train on this file instead of the config's train_file (a stage table's own
+    /// train_file still wins for that stage).
+    #[arg(long, conflicts_with = "resume")]
+    train_file: Option<std::path::PathBuf>,
     #[arg(long)]
     max_steps: Option<usize>,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
@@ -257,6 +261,9 @@ fn run_train(args: TrainArgs) -> Result<()> {
             let mut config = tunelab::config::RunConfig::load(path)?;
             if let Some(dir) = &args.output_dir {
                 config.output_dir = std::path::absolute(dir)?;
+            }
+            if let Some(file) = &args.train_file {
+                config.train_file = std::path::absolute(file)?;
             }
             if args.max_steps.is_some() {
                 config.max_steps = args.max_steps;

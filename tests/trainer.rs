@@ -438,3 +438,37 @@ fn gradient_accumulation_equals_the_larger_batch() {
         "{norm_a} vs {norm_c}"
     );
 }
+
+/// `train --train-file` trains on that file instead of the config's (a grown data set beside
+/// a preset's own), and the run says so.
+#[test]
+fn train_file_flag_replaces_the_configs_file() {
+    let dir = common::scratch_dir("trainer_train_file");
+    let config = config(&dir);
+    let other = dir.join("grown.jsonl");
+    std::fs::write(
+        &other,
+        "{\"prompt\": \"What is a BOP?\", \"completion\": \"A blowout preventer.\"}\n\
+         {\"prompt\": \"What is an ROV?\", \"completion\": \"A remotely operated vehicle.\"}\n",
+    )
+    .unwrap();
+    let toml = format!(
+        "model_name = {:?}\ntrain_file = \"train.jsonl\"\noutput_dir = \"run\"\nmax_steps = 1\n\
+         per_device_train_batch_size = 2\nmax_seq_length = 64\nlora_r = 4\n",
+        config.model_name
+    );
+    std::fs::write(dir.join("config.toml"), toml).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tunelab"))
+        .args(["train", "--config", "config.toml", "--device", "cpu"])
+        .args(["--train-file", "grown.jsonl"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains(": 2 examples"),
+        "the run did not train on grown.jsonl:\n{log}"
+    );
+}

@@ -305,3 +305,56 @@ fn the_workbench_reports_a_hostile_model_as_a_failed_run() {
         "{after}"
     );
 }
+
+/// The port of the Serve panel's `http://127.0.0.1:PORT/v1`.
+fn served_port(screen: &str) -> Option<u16> {
+    let start = screen.find("http://127.0.0.1:")? + "http://127.0.0.1:".len();
+    let digits: String = screen[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// The workbench's own server answers an OpenAI-style request and the Serve panel counts it;
+/// the Data screen's Generate makes records from the preset's recipe and opens them.
+#[test]
+fn the_workbench_serves_its_model_and_generates_from_a_recipe() {
+    let dir = workspace("tui_serve");
+    std::fs::write(
+        dir.join("recipe.toml"),
+        "output = \"prompt_completion\"\n[slots.n]\nkind = \"number\"\nmin = 1\nmax = 100000\n\
+         [[templates]]\nprompts = [\"what is {{ n.value }} plus one\"]\nanswer = \"{{ n.value + 1 }}\"\n",
+    )
+    .unwrap();
+    let tmux = open(&dir, "", "serve");
+    let long = Duration::from_secs(120);
+    tmux.wait_for("the tabs", long, |s| s.contains("5 Runs"));
+    tmux.keys("5");
+    tmux.wait_for("the serve panel", long, |s| s.contains("off · v serves"));
+    tmux.keys("v");
+    let screen = tmux.wait_for("the server", long, |s| served_port(s).is_some());
+    let port = served_port(&screen).unwrap();
+    let body = serde_json::json!({"model": "base", "prompt": "what is dp", "max_tokens": 4, "temperature": 0});
+    let reply: serde_json::Value = ureq::post(&format!("http://127.0.0.1:{port}/v1/completions"))
+        .send_json(body)
+        .expect("the workbench's server answers")
+        .into_json()
+        .unwrap();
+    assert_eq!(reply["object"], "text_completion", "{reply}");
+    tmux.wait_for("the request counted", long, |s| s.contains("1 requests"));
+    tmux.keys("v");
+    tmux.wait_for("the server stopped", long, |s| s.contains("off · v serves"));
+    // Generate: the recipe, 200 records (the picker's default), opened when made.
+    tmux.keys("2");
+    tmux.keys("g");
+    tmux.wait_for("the picker", long, |s| s.contains("data recipe from"));
+    tmux.keys("Enter");
+    let screen = tmux.wait_for("the records made", long, |s| s.contains("Records 200/200"));
+    assert!(screen.contains("synth-200.jsonl"), "{screen}");
+    let made = std::fs::read_to_string(dir.join("synth-200.jsonl")).unwrap();
+    assert_eq!(made.lines().count(), 200);
+    tmux.keys("q");
+    let after = tmux.wait_for("the exit", long, |s| s.contains("TTY:"));
+    assert!(after.contains("EXITED:0"), "{after}");
+}

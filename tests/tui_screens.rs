@@ -15,7 +15,9 @@ use tunelab::tui::app::{App, Effect, Modal, ModelJob, Msg, Screen};
 use tunelab::tui::compare::{ReplyPiece, Side};
 use tunelab::tui::data::{read_dataset, DataFocus, Inspection};
 use tunelab::tui::discover::{Found, RunSummary};
+use tunelab::tui::generate::{GenerateKind, GenerateProgress};
 use tunelab::tui::hardware::MemoryEstimate;
+use tunelab::tui::serve::ServeCounters;
 use tunelab::tui::theme::Theme;
 use tunelab::tui::training::RunState;
 use tunelab::tui::view::{layout, render};
@@ -727,6 +729,103 @@ fn snapshot_compare() {
         }
         app
     });
+}
+
+#[test]
+fn generate_offers_the_presets_recipe_and_opens_what_it_made() {
+    let mut app = app(LARGE);
+    with_config(&mut app);
+    keys(&mut app, "2");
+    assert!(keys(&mut app, "g").is_empty());
+    let screen = draw(&app, LARGE);
+    assert!(
+        screen.contains("data recipe from sample_data/camara_qod/recipe.toml"),
+        "{screen}"
+    );
+    // Self-instruct needs the workbench's server first.
+    assert!(screen.contains("needs the workbench's server"), "{screen}");
+    key(&mut app, KeyCode::Down);
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(app.notice.as_deref().unwrap().contains("server"));
+    key(&mut app, KeyCode::Up);
+    key(&mut app, KeyCode::Backspace);
+    keys(&mut app, "5");
+    let effects = key(&mut app, KeyCode::Enter);
+    let [Effect::MakeData(job)] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(job.kind, GenerateKind::Recipe);
+    assert_eq!(job.n, 205);
+    assert_eq!(job.out, Path::new("sample_data/camara_qod/synth-205.jsonl"));
+    // Progress, then the file made is opened.
+    app.update(Msg::MakeDataProgress(GenerateProgress {
+        kept: 12,
+        n: 205,
+        requests: 3,
+        rejected: 4,
+        rejected_summary: "similar 4".into(),
+        sample: Some(("Book QoD for 10.0.0.1".into(), "{\"duration\":60}".into())),
+    }));
+    let screen = draw(&app, LARGE);
+    assert!(screen.contains("12/205 kept"), "{screen}");
+    assert!(screen.contains("rejected: similar 4"), "{screen}");
+    assert!(screen.contains("Book QoD for 10.0.0.1"), "{screen}");
+    assert!(!keys(&mut app, "g").is_empty() || app.notice.is_some());
+    let out = job.out.clone();
+    let effects = app.update(Msg::MakeDataDone {
+        out: out.clone(),
+        result: Ok("wrote 205 records".into()),
+    });
+    assert!(effects.contains(&Effect::LoadDataset(out)), "{effects:?}");
+    assert!(draw(&app, LARGE).contains("✓ wrote 205 records"));
+}
+
+#[test]
+fn the_serve_panel_starts_shows_and_stops_the_server() {
+    let mut app = app(SMALL);
+    app.update(Msg::Found(runs_found()));
+    with_config(&mut app);
+    keys(&mut app, "5");
+    assert!(draw(&app, SMALL).contains("off · v serves"));
+    let effects = keys(&mut app, "v");
+    let [Effect::Serve(job)] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(
+        job.adapters,
+        vec![(
+            "runs-first".to_string(),
+            PathBuf::from("runs/first/adapter")
+        )]
+    );
+    assert!(draw(&app, SMALL).contains("loading the model"));
+    app.update(Msg::ServeStarted {
+        address: "127.0.0.1:40123".into(),
+        models: vec!["base".into(), "runs-first".into()],
+        skipped: 0,
+    });
+    for (uptime_s, completion_tokens) in [(1.0, 10), (3.0, 70)] {
+        app.update(Msg::ServeCounters(ServeCounters {
+            uptime_s,
+            requests: 4,
+            completion_tokens,
+            queued: 1,
+        }));
+    }
+    let screen = draw(&app, LARGE);
+    assert!(screen.contains("http://127.0.0.1:40123/v1"), "{screen}");
+    assert!(
+        screen.contains("4 requests · 1 waiting · 70 tokens out · 30"),
+        "{screen}"
+    );
+    // Self-instruct now has an endpoint.
+    assert_eq!(
+        app.serving.endpoint().as_deref(),
+        Some("http://127.0.0.1:40123/v1")
+    );
+    assert_eq!(keys(&mut app, "v"), vec![Effect::StopServe]);
+    app.update(Msg::ServeStopped(Ok(())));
+    assert!(draw(&app, SMALL).contains("off · v serves"));
 }
 
 #[test]

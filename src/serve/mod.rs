@@ -37,8 +37,10 @@ use catalog::Catalog;
 use queue::Queue;
 use state::AppState;
 use stats::Stats;
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::{oneshot, Notify};
 use worker::Worker;
@@ -57,9 +59,40 @@ pub struct ServeOptions {
     pub limits: Limits,
 }
 
+/// How a server started by code (the workbench) is told where it listens and when to stop.
+pub struct Control {
+    /// Called once requests are taken, with the address and the model ids served.
+    pub on_listening: Box<dyn FnOnce(SocketAddr, Vec<String>) + Send>,
+    /// Resolves when the server should stop (waiting requests are answered 503, the replies
+    /// being generated finish).
+    pub stop: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
 /// Loads the model and adapters, serves until SIGINT or SIGTERM, and prints
 /// `listening on http://ADDR` on stderr once requests are taken.
 pub fn serve(options: ServeOptions, progress: &mut dyn FnMut(&str)) -> Result<()> {
+    let limits = options.limits;
+    let control = Control {
+        on_listening: Box::new(move |address, ids| {
+            eprintln!(
+                "serving {} (batches of up to {} rows, {} waiting at most)",
+                ids.join(", "),
+                limits.max_batch,
+                limits.max_queue
+            );
+            eprintln!("listening on http://{address}");
+        }),
+        stop: Box::pin(shutdown::on_signal()),
+    };
+    serve_with(options, progress, control)
+}
+
+/// `serve`, told by `control` where it listens and when to stop.
+pub fn serve_with(
+    options: ServeOptions,
+    progress: &mut dyn FnMut(&str),
+    control: Control,
+) -> Result<()> {
     let limits = options.limits;
     for (flag, value) in [
         ("--max-batch", limits.max_batch),
@@ -113,8 +146,8 @@ pub fn serve(options: ServeOptions, progress: &mut dyn FnMut(&str)) -> Result<()
         .enable_all()
         .build()
         .context("starting the HTTP runtime")?;
-    let described = device::describe(&device);
-    runtime.block_on(run(state, worker, &options.host, options.port, &described))
+    progress(&format!("serving on {}", device::describe(&device)));
+    runtime.block_on(run(state, worker, &options.host, options.port, control))
 }
 
 async fn run(
@@ -122,7 +155,7 @@ async fn run(
     worker: Worker,
     host: &str,
     port: u16,
-    device: &str,
+    control: Control,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind((host, port))
         .await
@@ -132,15 +165,14 @@ async fn run(
     let thread = worker.spawn(move || {
         let _ = exited.send(());
     })?;
-    eprintln!(
-        "serving {} on {device} (batches of up to {} rows, {} waiting at most)",
-        state.catalog.ids().join(", "),
-        state.limits.max_batch,
-        state.limits.max_queue
-    );
-    eprintln!("listening on http://{address}");
+    (control.on_listening)(address, state.catalog.ids());
     let done = Arc::new(Notify::new());
-    let shutdown = shutdown::drained(state.queue.clone(), worker_exited, done.clone());
+    let shutdown = shutdown::drained(
+        control.stop,
+        state.queue.clone(),
+        worker_exited,
+        done.clone(),
+    );
     let server = axum::serve(listener, routes::router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .into_future();

@@ -10,19 +10,29 @@ use tokio::sync::{oneshot, Notify};
 /// How long open connections (streams being read slowly) may take once generation is done.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
-/// Resolves once a signal came and the worker has finished; `done` is notified then too.
-pub async fn drained(queue: Arc<Queue>, worker_exited: oneshot::Receiver<()>, done: Arc<Notify>) {
+/// Resolves once `stop` has and the worker has finished; `done` is notified then too.
+pub async fn drained(
+    stop: impl std::future::Future<Output = ()>,
+    queue: Arc<Queue>,
+    worker_exited: oneshot::Receiver<()>,
+    done: Arc<Notify>,
+) {
+    stop.await;
+    queue.close();
+    // An error here means the worker thread is gone already: nothing left to wait for.
+    let _ = worker_exited.await;
+    done.notify_one();
+}
+
+/// The command line's stop: the first SIGINT or SIGTERM; a second one exits at once.
+pub async fn on_signal() {
     signal().await;
     eprintln!("shutting down: finishing the replies being generated (a second signal stops now)");
-    queue.close();
     tokio::spawn(async {
         signal().await;
         eprintln!("stopped");
         std::process::exit(130);
     });
-    // An error here means the worker thread is gone already: nothing left to wait for.
-    let _ = worker_exited.await;
-    done.notify_one();
 }
 
 async fn signal() {

@@ -6,8 +6,10 @@
 use super::compare::{CompareState, ReplyPiece, Side};
 use super::data::{problem_line, DataFocus, DataState, DetailView, Inspection, LoadedDataset};
 use super::discover::Found;
+use super::generate::{GenerateJob, GenerateProgress, GenerateState, Picker};
 use super::hardware::{HardwareState, MemoryEstimate};
 use super::keys::{action_for, Action};
+use super::serve::{ServeCounters, ServeJob, ServeState, ServeStatus};
 use super::theme::Theme;
 use super::training::{RunSource, RunState, RunView, TrainState};
 use super::view::layout;
@@ -138,6 +140,19 @@ pub enum Msg {
     GenerationDone {
         job: u64,
     },
+    /// The Data screen's Generate job.
+    MakeDataProgress(GenerateProgress),
+    MakeDataDone {
+        out: PathBuf,
+        result: Result<String, String>,
+    },
+    ServeStarted {
+        address: String,
+        models: Vec<String>,
+        skipped: usize,
+    },
+    ServeCounters(ServeCounters),
+    ServeStopped(Result<(), String>),
 }
 
 /// The model and prompt settings background jobs use: the chosen config's.
@@ -186,6 +201,9 @@ pub enum Effect {
     StartRun { run: u64, config: Box<RunConfig> },
     Command(TrainCommand),
     Follow { run: u64, dir: PathBuf },
+    MakeData(GenerateJob),
+    Serve(ServeJob),
+    StopServe,
 }
 
 /// How the workbench was opened.
@@ -214,6 +232,8 @@ pub struct App {
     pub train: TrainState,
     pub compare: CompareState,
     pub runs_selected: usize,
+    pub generating: GenerateState,
+    pub serving: ServeState,
     pub model_status: String,
     /// A one-line message in the key bar until the next key.
     pub notice: Option<String>,
@@ -239,6 +259,8 @@ impl App {
             train: TrainState::default(),
             compare: CompareState::default(),
             runs_selected: 0,
+            generating: GenerateState::default(),
+            serving: ServeState::default(),
             model_status: String::new(),
             notice: None,
             next_id: 0,
@@ -292,6 +314,31 @@ impl App {
                 vec![]
             }
             Msg::Found(found) => self.on_found(found),
+            Msg::MakeDataProgress(progress) => {
+                self.generating.progress = progress;
+                vec![]
+            }
+            Msg::MakeDataDone { out, result } => self.on_made_data(out, result),
+            Msg::ServeStarted {
+                address,
+                models,
+                skipped,
+            } => {
+                self.serving.status = ServeStatus::Serving { address, models };
+                self.serving.skipped = skipped;
+                vec![]
+            }
+            Msg::ServeCounters(counters) => {
+                self.serving.apply(counters);
+                vec![]
+            }
+            Msg::ServeStopped(result) => {
+                self.serving.status = match result {
+                    Ok(()) => ServeStatus::Off,
+                    Err(e) => ServeStatus::Failed(e),
+                };
+                vec![]
+            }
             Msg::ConfigLoaded { path, result } => self.on_config(path, result),
             Msg::CaseChecks { path, checks } => {
                 if self.compare.cases_path.as_ref() == Some(&path) {
@@ -462,6 +509,9 @@ impl App {
         if self.modal.is_some() {
             return self.on_modal_key(key);
         }
+        if self.generating.picker.is_some() {
+            return self.on_make_data_key(key);
+        }
         match action_for(self.screen, key) {
             Some(action) => self.on_action(action),
             None => vec![],
@@ -582,6 +632,17 @@ impl App {
                     DataFocus::Records => DataFocus::Problems,
                     DataFocus::Problems => DataFocus::Records,
                 };
+            }
+            (Action::MakeData, _) => {
+                if self.generating.running {
+                    self.notice = Some("a generation job is running".into());
+                } else {
+                    self.generating.picker = Some(Picker {
+                        selected: 0,
+                        n: "200".into(),
+                    });
+                }
+                return vec![];
             }
             (Action::Back, _) => {
                 data.filter.clear();
@@ -729,6 +790,7 @@ impl App {
         let selected = self.found.runs.get(self.runs_selected).cloned();
         match action {
             Action::Rescan => vec![Effect::Discover],
+            Action::ToggleServe => self.toggle_serve(),
             Action::Enter => match selected {
                 Some(run) => {
                     self.screen = Screen::Training;
@@ -865,6 +927,64 @@ impl App {
                 vec![]
             }
         }
+    }
+
+    fn on_make_data_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let endpoint = self.serving.endpoint();
+        let offers = super::generate::options(self.config.as_ref(), endpoint.as_deref());
+        let chosen = self.config.clone();
+        let job_for = |offer: &super::generate::Offer, n| {
+            let chosen = chosen.as_ref().expect("offers come from a config");
+            super::generate::job_for(offer, n, chosen, endpoint.as_deref().unwrap_or_default())
+        };
+        match super::generate::on_picker_key(&mut self.generating, key, &offers, job_for) {
+            Ok(job) => job.map(Effect::MakeData).into_iter().collect(),
+            Err(why) => {
+                self.notice = Some(why);
+                vec![]
+            }
+        }
+    }
+
+    fn on_made_data(&mut self, out: PathBuf, result: Result<String, String>) -> Vec<Effect> {
+        self.generating.running = false;
+        let made = result.is_ok() || out.is_file();
+        self.generating.outcome = Some(result);
+        if !made {
+            return vec![];
+        }
+        // What was written is worth a look even when the job stopped early.
+        self.data.loading = Some(out.clone());
+        vec![Effect::LoadDataset(out), Effect::Discover]
+    }
+
+    /// Starts the workbench's server for the chosen config's model and every run's adapter,
+    /// or stops it.
+    fn toggle_serve(&mut self) -> Vec<Effect> {
+        if self.serving.is_on() {
+            self.serving.status = ServeStatus::Stopping;
+            return vec![Effect::StopServe];
+        }
+        let dirs: Vec<PathBuf> = self
+            .adapter_runs()
+            .iter()
+            .filter_map(|r| r.adapter.clone())
+            .collect();
+        let names = super::serve::adapter_names(
+            &self
+                .adapter_runs()
+                .iter()
+                .map(|r| r.dir.clone())
+                .collect::<Vec<_>>(),
+        );
+        self.serving = ServeState {
+            status: ServeStatus::Starting,
+            ..ServeState::default()
+        };
+        vec![Effect::Serve(ServeJob {
+            model: self.model_settings().model,
+            adapters: names.into_iter().zip(dirs).collect(),
+        })]
     }
 
     /// Runs that have an adapter to compare.

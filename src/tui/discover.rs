@@ -25,6 +25,15 @@ pub struct RunSummary {
     pub adapter: Option<PathBuf>,
 }
 
+/// A data recipe (`tunelab data synth`) sits beside configs as TOML too; its templates tell it
+/// apart.
+fn is_recipe(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .is_some_and(|table| table.contains_key("templates"))
+}
+
 /// Scans `root` (the working directory).
 pub fn scan(root: &Path) -> Found {
     let sample_dirs = subdirs(&root.join("sample_data"));
@@ -36,6 +45,7 @@ pub fn scan(root: &Path) -> Found {
     configs.extend(files_with(root, &["toml"]).into_iter().filter(|p| {
         p.file_name()
             .is_some_and(|n| n != "Cargo.toml" && n != "Cargo.lock")
+            && !is_recipe(p)
     }));
     let mut data_files = files_with(root, &["jsonl", "json"]);
     for dir in &sample_dirs {
@@ -181,6 +191,11 @@ mod tests {
         std::fs::write(preset.join("sft.jsonl"), "").unwrap();
         std::fs::write(root.join("Cargo.toml"), "").unwrap();
         std::fs::write(root.join("mine.toml"), "").unwrap();
+        std::fs::write(
+            root.join("recipe.toml"),
+            "[[templates]]\nprompts = [\"a\"]\n",
+        )
+        .unwrap();
         std::fs::write(run.join("adapter/adapter_config.json"), "{}").unwrap();
         let events = [
             r#"{"event":"started","output_dir":"x","total_steps":9,"start_step":0,"examples":3,"truncated":0,"trainable_parameters":1,"device":"cpu"}"#,

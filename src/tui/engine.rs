@@ -26,6 +26,7 @@ pub struct Engine {
     /// Stops the follow thread of the run being followed.
     following: Option<Arc<AtomicBool>>,
     hardware_stop: Arc<AtomicBool>,
+    server: Option<super::services::Server>,
 }
 
 impl Engine {
@@ -38,6 +39,7 @@ impl Engine {
             trainer: None,
             following: None,
             hardware_stop,
+            server: None,
         })
     }
 
@@ -90,6 +92,11 @@ impl Engine {
                     trainer.send(command);
                 }
             }
+            Effect::MakeData(job) => super::services::make_data(job, self.out.clone()),
+            Effect::Serve(job) => {
+                self.server = Some(super::services::Server::start(job, self.out.clone()));
+            }
+            Effect::StopServe => self.server = None,
             Effect::Follow { run, dir } => {
                 if let Some(stop) = self.following.take() {
                     stop.store(true, Ordering::Relaxed);

@@ -26,6 +26,7 @@ pub enum Action {
     Search,
     ToggleTokens,
     FocusErrors,
+    MakeData,
     // Training
     PickConfig,
     StartRun,
@@ -40,6 +41,7 @@ pub enum Action {
     Cancel,
     // Runs
     Rescan,
+    ToggleServe,
 }
 
 /// Where a binding applies.
@@ -150,6 +152,14 @@ pub const KEYS: &[Binding] = &[
         true,
     ),
     bind(
+        K::Char('g'),
+        "g",
+        A::MakeData,
+        On(S::Data),
+        "generate data",
+        true,
+    ),
+    bind(
         K::Char('p'),
         "p",
         A::PickConfig,
@@ -223,6 +233,14 @@ pub const KEYS: &[Binding] = &[
     ),
     bind(K::Char('x'), "x", A::Cancel, On(S::Compare), "cancel", true),
     bind(K::Char('r'), "r", A::Rescan, On(S::Runs), "rescan", true),
+    bind(
+        K::Char('v'),
+        "v",
+        A::ToggleServe,
+        On(S::Runs),
+        "serve / stop",
+        true,
+    ),
     bind(
         K::Char('a'),
         "a",

@@ -68,6 +68,9 @@ pub struct Progress {
     pub rejected: BTreeMap<Reject, usize>,
     /// The record just kept.
     pub sample: Option<Generated>,
+    /// The latest warning (a request that failed, a cut-off line dropped), for the caller to
+    /// show; the run goes on.
+    pub warning: Option<String>,
 }
 
 impl Progress {
@@ -100,11 +103,38 @@ struct State {
 }
 
 impl Generator {
+    /// The paper's settings: 8 in-context instructions (2 generated), the default filters,
+    /// 3 seed tasks shown per instance prompt, 2 examples kept per instruction, 4 requests in
+    /// flight, alpaca records, no output checks.
+    pub fn new(seeds: Vec<Task>, endpoint: Endpoint, n: usize) -> Self {
+        Self {
+            seeds,
+            endpoint,
+            filter: InstructionFilter {
+                max_similarity: 0.7,
+                reject_words: filter::DEFAULT_REJECT_WORDS
+                    .iter()
+                    .map(|w| w.to_string())
+                    .collect(),
+            },
+            checks: OutputChecks::default(),
+            n,
+            seed: 42,
+            concurrency: 4,
+            max_rounds: 20 + 4 * n,
+            in_context: 8,
+            from_generated: 2,
+            example_tasks: 3,
+            instances_per_task: 2,
+            format: RecordFormat::Alpaca,
+        }
+    }
+
     /// Runs until `out` holds `n` records (counting those an earlier run wrote), calling
     /// `on_progress` as it goes. Fails when the endpoint keeps failing or rounds run out;
     /// what was written stays.
     pub fn run(&self, out: &Path, on_progress: &(dyn Fn(&Progress) + Sync)) -> Result<Progress> {
-        let (output, existing) = OutputFile::open(out, self.format)?;
+        let (output, existing, warning) = OutputFile::open(out, self.format)?;
         let mut state = State {
             output,
             pool: Pool::default(),
@@ -113,6 +143,7 @@ impl Generator {
             progress: Progress {
                 kept: existing.len(),
                 n: self.n,
+                warning,
                 ..Progress::default()
             },
             failures_in_a_row: 0,

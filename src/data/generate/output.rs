@@ -73,6 +73,10 @@ impl Generated {
     }
 }
 
+/// An open output file, the (instruction, input) of the records it already held, and a warning
+/// when a cut-off last line was dropped.
+pub type Opened = (OutputFile, Vec<(String, String)>, Option<String>);
+
 pub struct OutputFile {
     path: PathBuf,
     format: RecordFormat,
@@ -81,13 +85,14 @@ pub struct OutputFile {
 
 impl OutputFile {
     /// Opens `path` for appending and returns the (instruction, input) of the records it
-    /// already holds; creates it when missing.
-    pub fn open(path: &Path, format: RecordFormat) -> Result<(Self, Vec<(String, String)>)> {
-        let existing = if path.exists() {
-            drop_cut_line(path)?;
-            read_existing(path, format)?
+    /// already holds, with a warning when a cut-off last line was dropped; creates the file
+    /// when missing.
+    pub fn open(path: &Path, format: RecordFormat) -> Result<Opened> {
+        let (existing, warning) = if path.exists() {
+            let warning = drop_cut_line(path)?;
+            (read_existing(path, format)?, warning)
         } else {
-            Vec::new()
+            (Vec::new(), None)
         };
         let file = OpenOptions::new()
             .create(true)
@@ -99,7 +104,7 @@ impl OutputFile {
             format,
             file,
         };
-        Ok((output, existing))
+        Ok((output, existing, warning))
     }
 
     /// Appends one record as a single write and flushes it to disk.
@@ -113,21 +118,20 @@ impl OutputFile {
     }
 }
 
-/// Cuts a last line that has no newline: the record a killed run was writing.
-fn drop_cut_line(path: &Path) -> Result<()> {
+/// Cuts a last line that has no newline, the record a killed run was writing, and says so.
+fn drop_cut_line(path: &Path) -> Result<Option<String>> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
     if bytes.is_empty() || bytes.ends_with(b"\n") {
-        return Ok(());
+        return Ok(None);
     }
     let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    eprintln!(
-        "warning: {}: the last line was cut off (an interrupted run); it is dropped",
-        path.display()
-    );
     let file = OpenOptions::new().write(true).open(path)?;
     file.set_len(keep as u64)?;
     file.sync_data()?;
-    Ok(())
+    Ok(Some(format!(
+        "{}: the last line was cut off (an interrupted run); it is dropped",
+        path.display()
+    )))
 }
 
 fn read_existing(path: &Path, format: RecordFormat) -> Result<Vec<(String, String)>> {

@@ -163,6 +163,18 @@ impl Kitchen {
         Ok(self)
     }
 
+    /// `cook`, then the records written to `out` as JSONL, atomically; an existing file is
+    /// refused.
+    pub fn cook_into(&self, n: usize, seed: u64, out: &Path) -> Result<Report> {
+        let (records, report) = self.cook(n, seed)?;
+        let lines = records
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<_>, _>>()?;
+        crate::data::jsonl::write_new_jsonl(out, &lines)?;
+        Ok(report)
+    }
+
     /// `n` records drawn with `seed` (the same recipe, n and seed give the same records), or
     /// an error when the checks keep fewer than `n` after many draws.
     pub fn cook(&self, n: usize, seed: u64) -> Result<(Vec<Value>, Report)> {

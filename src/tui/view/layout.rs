@@ -79,9 +79,14 @@ pub fn compare(body: Rect) -> [Rect; 5] {
     [header, prompts, prompt, base, tuned]
 }
 
-/// Runs screen: [list, detail].
-pub fn runs(body: Rect) -> [Rect; 2] {
-    Layout::vertical([Constraint::Min(3), Constraint::Length(6)]).areas(body)
+/// Runs screen: [list, detail, serve panel].
+pub fn runs(body: Rect) -> [Rect; 3] {
+    Layout::vertical([
+        Constraint::Min(3),
+        Constraint::Length(6),
+        Constraint::Length(4),
+    ])
+    .areas(body)
 }
 
 /// The bordered rectangle of a screen's main list.

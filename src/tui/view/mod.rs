@@ -5,6 +5,7 @@ mod compare;
 mod data;
 mod hardware;
 pub mod layout;
+mod make_data;
 mod runs;
 mod training;
 pub mod widgets;
@@ -51,7 +52,10 @@ pub fn render(app: &App, frame: &mut Frame) {
     render_tabs(app, frame, tabs);
     match app.screen {
         Screen::Hardware => hardware::render(app, frame, body),
-        Screen::Data => data::render(app, frame, body),
+        Screen::Data => {
+            data::render(app, frame, body);
+            make_data::render(app, frame, body);
+        }
         Screen::Training => training::render(app, frame, body),
         Screen::Compare => compare::render(app, frame, body),
         Screen::Runs => runs::render(app, frame, body),
@@ -133,7 +137,7 @@ fn render_bar(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 /// A rectangle of the given size centred in `area`.
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
+pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let [row] = Layout::vertical([Constraint::Length(height.min(area.height))])
         .flex(Flex::Center)
         .areas(area);
@@ -263,7 +267,7 @@ fn render_modal(app: &App, modal: &Modal, frame: &mut Frame, body: Rect) {
 }
 
 /// Wrapped text in a panel.
-fn text_panel(frame: &mut Frame, area: Rect, block: Block, lines: Vec<Line>) {
+pub(super) fn text_panel(frame: &mut Frame, area: Rect, block: Block, lines: Vec<Line>) {
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })

@@ -9,7 +9,8 @@ use ratatui::Frame;
 
 pub fn render(app: &App, frame: &mut Frame, body: Rect) {
     let theme = &app.theme;
-    let [list_area, detail] = layout::runs(body);
+    let [list_area, detail, serve] = layout::runs(body);
+    render_serve(app, frame, serve);
     let runs = &app.found.runs;
     if runs.is_empty() {
         let text = vec![
@@ -18,7 +19,12 @@ pub fn render(app: &App, frame: &mut Frame, body: Rect) {
                 "Start one on the Training screen (3), or headless: tunelab train --config FILE.",
             ),
         ];
-        note(frame, body, panel(theme, " Runs ", true), text, theme);
+        let [area, _] = ratatui::layout::Layout::vertical([
+            ratatui::layout::Constraint::Min(0),
+            ratatui::layout::Constraint::Length(4),
+        ])
+        .areas(body);
+        note(frame, area, panel(theme, " Runs ", true), text, theme);
         return;
     }
     let width = usize::from(list_area.width.saturating_sub(2));
@@ -86,4 +92,48 @@ pub fn render(app: &App, frame: &mut Frame, body: Rect) {
         ];
         super::text_panel(frame, detail, panel(theme, " Run ", false), lines);
     }
+}
+
+/// The workbench's server: off, starting, or its address, models, requests and tokens/s.
+fn render_serve(app: &App, frame: &mut Frame, area: Rect) {
+    use crate::tui::serve::ServeStatus;
+    let theme = &app.theme;
+    let serving = &app.serving;
+    let width = usize::from(area.width.saturating_sub(4));
+    let lines = match &serving.status {
+        ServeStatus::Off => vec![Line::from(Span::styled(
+            "off · v serves the model and every run's adapter on 127.0.0.1 (OpenAI API)",
+            theme.muted(),
+        ))],
+        ServeStatus::Starting => vec![Line::from(Span::styled("loading the model…", theme.warn()))],
+        ServeStatus::Stopping => vec![Line::from(Span::styled(
+            "stopping: finishing the replies being generated…",
+            theme.warn(),
+        ))],
+        ServeStatus::Failed(e) => vec![Line::from(Span::styled(clip(e, width), theme.error()))],
+        ServeStatus::Serving { address, models } => {
+            let c = &serving.counters;
+            let skipped = match serving.skipped {
+                0 => String::new(),
+                n => format!(" ({n} adapters of another base left out)"),
+            };
+            vec![
+                Line::from(vec![
+                    Span::styled(format!("http://{address}/v1"), theme.ok()),
+                    Span::styled(
+                        clip(&format!("  models: {}{skipped}", models.join(", ")), width),
+                        theme.muted(),
+                    ),
+                ]),
+                Line::from(Span::raw(format!(
+                    "{} requests · {} waiting · {} tokens out · {} tokens/s",
+                    c.requests,
+                    c.queued,
+                    c.completion_tokens,
+                    number(serving.tokens_per_s)
+                ))),
+            ]
+        }
+    };
+    super::text_panel(frame, area, panel(theme, " Serve (v) ", false), lines);
 }
