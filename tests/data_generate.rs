@@ -270,12 +270,11 @@ fn a_rerun_goes_on_from_the_records_already_written() {
     assert!(after.starts_with(&before), "the earlier records changed");
     let all = records(&out);
     assert_eq!(all.len(), 5);
-    let mut instructions: Vec<_> = all
+    let distinct: std::collections::HashSet<String> = all
         .iter()
-        .map(|r| (&r["instruction"], &r["input"]))
+        .map(|r| format!("{}|{}", r["instruction"], r["input"]))
         .collect();
-    instructions.dedup();
-    assert_eq!(instructions.len(), 5, "a rerun repeated a record");
+    assert_eq!(distinct.len(), 5, "a rerun repeated a record");
     // Already full: nothing to do, nothing asked.
     let third = generate(&url, &out, 5, &[]);
     assert!(third.status.success(), "{}", stderr(&third));
@@ -353,4 +352,38 @@ fn seed_file_problems_name_file_and_line() {
     assert_eq!(run.status.code(), Some(1), "{log}");
     assert!(log.contains("seeds.jsonl:2: not valid JSON"), "{log}");
     assert!(!dir.join("out.jsonl").exists());
+}
+
+#[test]
+fn messages_records_validate_and_resume_from_their_metadata() {
+    let (url, _mock) = start_mock(Mode::Good);
+    let out = common::scratch_dir("generate_messages").join("grown.jsonl");
+    let args = ["--format", "messages", "--concurrency", "1"];
+    let first = generate(&url, &out, 2, &args);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let second = generate(&url, &out, 4, &args);
+    assert!(second.status.success(), "{}", stderr(&second));
+    let all = records(&out);
+    assert_eq!(all.len(), 4);
+    for r in &all {
+        let instruction = r["metadata"]["instruction"].as_str().unwrap();
+        let user = r["messages"][0]["content"].as_str().unwrap();
+        assert!(user.starts_with(instruction), "{r}");
+        assert_eq!(r["messages"][1]["role"], "assistant");
+    }
+    let distinct: std::collections::HashSet<String> = all
+        .iter()
+        .map(|r| {
+            format!(
+                "{}|{}",
+                r["metadata"]["instruction"], r["metadata"]["input"]
+            )
+        })
+        .collect();
+    assert_eq!(distinct.len(), 4, "the rerun repeated a record");
+    let check = Command::new(env!("CARGO_BIN_EXE_tunelab"))
+        .args(["data", "validate", &out.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", stderr(&check));
 }
