@@ -29,6 +29,22 @@ SHAPES = {
     "llama-1b": dict(vocab_size=128256, hidden_size=2048, intermediate_size=8192,
                      num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
                      rope_theta=500000.0, max_position_embeddings=8192),
+    "qwen3-0.6b": dict(family="Qwen3", vocab_size=151936, hidden_size=1024,
+                       intermediate_size=3072, num_hidden_layers=28, num_attention_heads=16,
+                       num_key_value_heads=8, head_dim=128, rope_theta=1000000.0,
+                       max_position_embeddings=40960, rms_norm_eps=1e-6),
+    "gemma3-1b": dict(family="Gemma3Text", model_class="Gemma3ForCausalLM", vocab_size=262144,
+                      hidden_size=1152, intermediate_size=6912, num_hidden_layers=26,
+                      num_attention_heads=4, num_key_value_heads=1, head_dim=256,
+                      query_pre_attn_scalar=256, sliding_window=512,
+                      max_position_embeddings=32768, rms_norm_eps=1e-6),
+    "llama-8b": dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336,
+                     num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+                     rope_theta=500000.0, max_position_embeddings=131072,
+                     tie_word_embeddings=False,
+                     rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0,
+                                       high_freq_factor=4.0,
+                                       original_max_position_embeddings=8192)),
 }
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -115,12 +131,15 @@ def main():
             dtype=torch.bfloat16, attn_implementation="sdpa")
         name = a.model
     else:
-        config = transformers.LlamaConfig(**SHAPES[a.synthetic], rms_norm_eps=1e-5,
-                                          tie_word_embeddings=True, attn_implementation="sdpa")
+        shape = dict(SHAPES[a.synthetic])
+        family = shape.pop("family", "Llama")
+        model_class = shape.pop("model_class", f"{family}ForCausalLM")
+        shape = {"rms_norm_eps": 1e-5, "tie_word_embeddings": True, **shape}
+        config = getattr(transformers, f"{family}Config")(**shape, attn_implementation="sdpa")
         # Made on the GPU in bf16, so no f32 copy counts towards the peak.
         torch.set_default_dtype(torch.bfloat16)
         with torch.device("cuda"):
-            model = transformers.LlamaForCausalLM(config)
+            model = getattr(transformers, model_class)(config)
         torch.set_default_dtype(torch.float32)
         name = f"{a.synthetic} (synthetic)"
     model = model.to(device="cuda", dtype=torch.bfloat16)

@@ -26,6 +26,12 @@ ALL_ROWS=(
   "1b-sft-8|--synthetic llama-1b|sft|8|256|false"
   "smol-dpo-4|--model $MODEL|dpo|4|256|12"
   "1b-dpo-4|--synthetic llama-1b|dpo|4|256|4"
+  "qwen3-sft-8x512|--synthetic qwen3-0.6b|sft|8|512|false"
+  "qwen3-dpo-4|--synthetic qwen3-0.6b|dpo|4|512|false"
+  "gemma3-1b-sft-8x512|--synthetic gemma3-1b|sft|8|512|false"
+  "gemma3-1b-dpo-4|--synthetic gemma3-1b|dpo|4|512|false"
+  "8b-sft-8x512|--synthetic llama-8b|sft|8|512|true"
+  "8b-dpo-4|--synthetic llama-8b|dpo|4|512|true"
 )
 for row in "${ALL_ROWS[@]}"; do
   IFS='|' read -r name source stage batch seq checkpointing <<< "$row"

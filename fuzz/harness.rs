@@ -17,7 +17,7 @@ use tunelab::model::chat_template::{ChatMessage, ChatTemplate};
 use tunelab::model::linear::{BaseWeight, Linear};
 use tunelab::model::source::LocalModel;
 use tunelab::model::weights::WeightStore;
-use tunelab::model::{Llama, LlamaConfig, LoadedModel, TextTokenizer};
+use tunelab::model::{LoadedModel, ModelConfig, TextTokenizer, Transformer};
 
 /// A scratch folder for this thread, removed when the thread ends.
 struct Scratch(PathBuf);
@@ -110,9 +110,9 @@ struct TinyStore;
 
 const TINY: (usize, usize, usize, usize, usize) = (16, 8, 16, 2, 1); // vocab, hidden, ffn, heads, kv heads
 
-fn tiny_config() -> LlamaConfig {
+fn tiny_config() -> ModelConfig {
     let (vocab, hidden, ffn, heads, kv) = TINY;
-    LlamaConfig {
+    ModelConfig {
         vocab_size: vocab,
         hidden_size: hidden,
         intermediate_size: ffn,
@@ -123,6 +123,7 @@ fn tiny_config() -> LlamaConfig {
         rms_norm_eps: 1e-5,
         max_position_embeddings: 16,
         tie_word_embeddings: true,
+        ..ModelConfig::default()
     }
 }
 
@@ -161,11 +162,12 @@ impl WeightStore for TinyStore {
     }
 }
 
-fn tiny_model() -> Llama {
-    static MODEL: OnceLock<Llama> = OnceLock::new();
+fn tiny_model() -> Transformer {
+    static MODEL: OnceLock<Transformer> = OnceLock::new();
     MODEL
         .get_or_init(|| {
-            Llama::load(&TinyStore, tiny_config(), &Device::Cpu).expect("building the tiny model")
+            Transformer::load(&TinyStore, tiny_config(), &Device::Cpu)
+                .expect("building the tiny model")
         })
         .clone()
 }

@@ -7,7 +7,7 @@ use tunelab::serve::{serve, Limits, ServeOptions};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// A GGUF file, a Hugging Face folder, or an org/name Hub repo id (default: SmolLM2-135M-Instruct Q4_1).
+    /// A GGUF file, a Hugging Face folder, an org/name Hub repo id, or a bundled model (gemma3-270m) (default: SmolLM2-135M-Instruct Q4_1).
     /// Served under its own name (file stem, folder name or repo id) and as "base".
     #[arg(long)]
     model: Option<String>,

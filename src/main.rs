@@ -74,7 +74,7 @@ struct HwArgs {
 
 #[derive(clap::Args)]
 struct GenerateArgs {
-    /// A GGUF file, a Hugging Face folder, or an org/name Hub repo id (default: SmolLM2-135M-Instruct Q4_1).
+    /// A GGUF file, a Hugging Face folder, an org/name Hub repo id, or a bundled model (gemma3-270m) (default: SmolLM2-135M-Instruct Q4_1).
     #[arg(long)]
     model: Option<String>,
     #[arg(long)]
@@ -128,11 +128,15 @@ struct TrainArgs {
 
 #[derive(Subcommand)]
 enum ModelCommand {
-    /// Download the default model into the cache now.
-    Pull,
+    /// Download a bundled model (default: the default model) into the cache now.
+    Pull {
+        /// A bundled model's name: smollm2-135m (the default) or gemma3-270m.
+        name: Option<String>,
+    },
     /// Print a model's architecture, sizes, tensor types and memory.
     Info {
-        /// A GGUF file, a Hugging Face folder or a Hub repo id (default: the default model).
+        /// A GGUF file, a Hugging Face folder, a Hub repo id or a bundled model's name
+        /// (default: the default model).
         model: Option<String>,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -188,8 +192,18 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Bench(args)) => cli_bench::run_bench(args),
         Some(Command::Serve(args)) => cli_serve::run_serve(args, &mut progress),
         Some(Command::Data(command)) => cli_data::run(command),
-        Some(Command::Model(ModelCommand::Pull)) => {
+        Some(Command::Model(ModelCommand::Pull { name: None })) => {
             fetch::fetch_default_model(&mut progress)?;
+            Ok(())
+        }
+        Some(Command::Model(ModelCommand::Pull { name: Some(name) })) => {
+            let Some(model) = fetch::bundled(&name) else {
+                anyhow::bail!(
+                    "{name}: not a bundled model (known: {})",
+                    fetch::bundled_names()
+                );
+            };
+            fetch::fetch_model(model, &mut progress)?;
             Ok(())
         }
         Some(Command::Model(ModelCommand::Info { model, json })) => {
@@ -214,7 +228,7 @@ fn run_generate(args: GenerateArgs) -> Result<()> {
         if args.prompt.is_empty() {
             anyhow::bail!("the prompt is empty");
         }
-        loaded.tokenizer.encode(&args.prompt)?
+        loaded.raw_prompt(&args.prompt)?
     } else {
         loaded.chat_prompt(args.system.as_deref(), &args.prompt)?
     };

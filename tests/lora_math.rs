@@ -4,19 +4,19 @@
 mod common;
 
 use candle_core::{DType, Tensor, Var};
-use tunelab::model::config::LlamaConfig;
+use tunelab::model::config::ModelConfig;
 use tunelab::model::linear::{BaseWeight, Linear};
 use tunelab::model::lora::{init_rng, AdapterSwitch, LoraConfig, LoraLayer};
 use tunelab::model::safetensors_weights::SafetensorsStore;
-use tunelab::model::Llama;
+use tunelab::model::Transformer;
 use tunelab::train::loss::causal_lm_loss;
 use tunelab::train::optim::{AdamW, AdamWParams, FlatGrads};
 
-fn tiny() -> Llama {
+fn tiny() -> Transformer {
     let dir = common::fixture("lora_tiny/base");
-    let config = LlamaConfig::from_hf_json(&dir.join("config.json")).unwrap();
+    let config = ModelConfig::from_hf_json(&dir.join("config.json")).unwrap();
     let store = SafetensorsStore::open_as(&dir, &common::device(), DType::F32).unwrap();
-    Llama::load(&store, config, &common::device()).unwrap()
+    Transformer::load(&store, config, &common::device()).unwrap()
 }
 
 fn max_abs(t: &Tensor) -> f32 {

@@ -8,11 +8,11 @@ use candle_core::quantized::GgmlDType;
 use candle_core::{Tensor, Var};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use tunelab::model::config::LlamaConfig;
+use tunelab::model::config::ModelConfig;
 use tunelab::model::linear::BaseWeight;
 use tunelab::model::peft::load_adapter;
 use tunelab::model::safetensors_weights::SafetensorsStore;
-use tunelab::model::Llama;
+use tunelab::model::Transformer;
 use tunelab::train::loss::causal_lm_loss;
 use tunelab::train::optim::{AdamW, AdamWParams, FlatGrads};
 use tunelab::train::schedule::{warmup_steps_from_ratio, LrSchedule, ScheduleKind};
@@ -25,20 +25,20 @@ fn reference() -> serde_json::Value {
     common::read_json("lora_tiny/reference.json")
 }
 
-fn base_model() -> Llama {
-    let config = LlamaConfig::from_hf_json(&dir().join("base/config.json")).unwrap();
+fn base_model() -> Transformer {
+    let config = ModelConfig::from_hf_json(&dir().join("base/config.json")).unwrap();
     let store = SafetensorsStore::open_as(
         &dir().join("base"),
         &common::device(),
         candle_core::DType::F32,
     )
     .unwrap();
-    Llama::load(&store, config, &common::device()).unwrap()
+    Transformer::load(&store, config, &common::device()).unwrap()
 }
 
 /// The base with the fixture's adapter, in training mode (its dropout is 0): the forward
 /// that gradients are taken through.
-fn tuned_model() -> Llama {
+fn tuned_model() -> Transformer {
     let mut model = base_model();
     load_adapter(&mut model, &dir().join("adapter")).unwrap();
     model.adapters().set_training(true);
@@ -55,7 +55,7 @@ fn batch() -> (Tensor, Tensor) {
     )
 }
 
-fn loss(model: &Llama) -> Tensor {
+fn loss(model: &Transformer) -> Tensor {
     let (ids, labels) = batch();
     let hidden = model.forward_hidden(&ids, 0, None).unwrap();
     causal_lm_loss(model.lm_head(), &hidden, &labels).unwrap()
@@ -94,7 +94,7 @@ fn rel_diff(a: &Tensor, b: &Tensor) -> f32 {
 }
 
 /// The adapter's vars under PEFT's key names.
-fn lora_vars(model: &Llama) -> Vec<(String, Var)> {
+fn lora_vars(model: &Transformer) -> Vec<(String, Var)> {
     model
         .lora_layers()
         .into_iter()

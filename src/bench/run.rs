@@ -5,7 +5,7 @@ use crate::config::Stage;
 use crate::data::preference::{TokenizedPair, TokenizedPairs};
 use crate::data::sft::{TokenizedDataset, TokenizedExample};
 use crate::model::lora::LoraConfig;
-use crate::model::Llama;
+use crate::model::Transformer;
 use crate::train::dpo::DpoParams;
 use crate::train::dpo_objective::DpoObjective;
 use crate::train::loss::IGNORE_INDEX;
@@ -147,7 +147,7 @@ fn example(input_ids: Vec<u32>, prompt: usize) -> TokenizedExample {
 /// the sequence, chosen and rejected completions of the other half, with reference log-probs
 /// computed as the trainer does.
 fn objective(
-    model: &Llama,
+    model: &Transformer,
     spec: &BenchSpec,
     device: &Device,
 ) -> Result<(Box<dyn Objective>, Option<f64>)> {
@@ -217,7 +217,7 @@ fn objective(
 }
 
 /// Attaches fresh adapters to `model` and times `spec.steps` training steps.
-pub fn run(model: &mut Llama, spec: &BenchSpec) -> Result<BenchTimes> {
+pub fn run(model: &mut Transformer, spec: &BenchSpec) -> Result<BenchTimes> {
     if spec.batch == 0 || spec.seq < 2 || spec.steps == 0 {
         bail!("bench needs --batch ≥ 1, --seq ≥ 2 and --steps ≥ 1");
     }

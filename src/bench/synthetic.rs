@@ -1,20 +1,30 @@
 //! Models of a named shape with random weights, made on the device: benchmarks of shapes
 //! whose files are not at hand. Speed does not depend on the weights' values.
 
+use crate::model::config::SlidingLayers;
+use crate::model::family::Family;
 use crate::model::linear::{BaseWeight, Linear};
+use crate::model::rope_scaling::RopeScaling;
 use crate::model::weights::WeightStore;
-use crate::model::{Llama, LlamaConfig};
+use crate::model::{ModelConfig, Transformer};
 use anyhow::{bail, Result};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use std::sync::Arc;
 
 /// The shapes `--synthetic` knows.
-pub const SHAPES: [&str; 2] = ["smollm2-135m", "llama-1b"];
+pub const SHAPES: [&str; 6] = [
+    "smollm2-135m",
+    "llama-1b",
+    "qwen2.5-0.5b",
+    "qwen3-0.6b",
+    "gemma3-1b",
+    "llama-8b",
+];
 
-pub fn shape(name: &str) -> Result<LlamaConfig> {
+pub fn shape(name: &str) -> Result<ModelConfig> {
     Ok(match name {
-        "smollm2-135m" => LlamaConfig {
+        "smollm2-135m" => ModelConfig {
             vocab_size: 49152,
             hidden_size: 576,
             intermediate_size: 1536,
@@ -25,9 +35,10 @@ pub fn shape(name: &str) -> Result<LlamaConfig> {
             rms_norm_eps: 1e-5,
             max_position_embeddings: 8192,
             tie_word_embeddings: true,
+            ..ModelConfig::default()
         },
         // Llama 3.2 1B's shape.
-        "llama-1b" => LlamaConfig {
+        "llama-1b" => ModelConfig {
             vocab_size: 128_256,
             hidden_size: 2048,
             intermediate_size: 8192,
@@ -38,6 +49,75 @@ pub fn shape(name: &str) -> Result<LlamaConfig> {
             rms_norm_eps: 1e-5,
             max_position_embeddings: 8192,
             tie_word_embeddings: true,
+            ..ModelConfig::default()
+        },
+        "qwen2.5-0.5b" => ModelConfig {
+            family: Family::Qwen2,
+            vocab_size: 151_936,
+            hidden_size: 896,
+            intermediate_size: 4864,
+            num_hidden_layers: 24,
+            num_attention_heads: 14,
+            num_key_value_heads: 2,
+            rope_theta: 1_000_000.0,
+            rms_norm_eps: 1e-6,
+            max_position_embeddings: 32_768,
+            tie_word_embeddings: true,
+            ..ModelConfig::default()
+        },
+        "qwen3-0.6b" => ModelConfig {
+            family: Family::Qwen3,
+            vocab_size: 151_936,
+            hidden_size: 1024,
+            intermediate_size: 3072,
+            num_hidden_layers: 28,
+            num_attention_heads: 16,
+            num_key_value_heads: 8,
+            explicit_head_dim: Some(128),
+            rope_theta: 1_000_000.0,
+            rms_norm_eps: 1e-6,
+            max_position_embeddings: 40_960,
+            tie_word_embeddings: true,
+            ..ModelConfig::default()
+        },
+        "gemma3-1b" => ModelConfig {
+            family: Family::Gemma3,
+            vocab_size: 262_144,
+            hidden_size: 1152,
+            intermediate_size: 6912,
+            num_hidden_layers: 26,
+            num_attention_heads: 4,
+            num_key_value_heads: 1,
+            explicit_head_dim: Some(256),
+            rope_theta: 1_000_000.0,
+            rope_local_theta: Some(10_000.0),
+            sliding_window: Some(512),
+            sliding_layers: SlidingLayers::AllButEvery(6),
+            query_pre_attn_scalar: Some(256.0),
+            rms_norm_eps: 1e-6,
+            max_position_embeddings: 32_768,
+            tie_word_embeddings: true,
+            ..ModelConfig::default()
+        },
+        // Llama 3.1 8B's shape (its own untied head, RoPE scaled as it ships).
+        "llama-8b" => ModelConfig {
+            vocab_size: 128_256,
+            hidden_size: 4096,
+            intermediate_size: 14_336,
+            num_hidden_layers: 32,
+            num_attention_heads: 32,
+            num_key_value_heads: 8,
+            rope_theta: 500_000.0,
+            rope_scaling: RopeScaling::Llama3 {
+                factor: 8.0,
+                low_freq_factor: 1.0,
+                high_freq_factor: 4.0,
+                original_max_position_embeddings: 8192.0,
+            },
+            rms_norm_eps: 1e-5,
+            max_position_embeddings: 131_072,
+            tie_word_embeddings: false,
+            ..ModelConfig::default()
         },
         other => bail!(
             "--synthetic {other}: unknown shape (known: {})",
@@ -49,7 +129,7 @@ pub fn shape(name: &str) -> Result<LlamaConfig> {
 /// Weights drawn from N(0, 0.02²) as bf16, or quantized to `quant` (embedding included, as
 /// in a GGUF file); norm scales are 1.
 struct RandomStore<'a> {
-    config: &'a LlamaConfig,
+    config: &'a ModelConfig,
     device: &'a Device,
     quant: Option<GgmlDType>,
 }
@@ -64,14 +144,25 @@ impl RandomStore<'_> {
     }
 }
 
+impl RandomStore<'_> {
+    /// The output widths of q_proj and of k_proj / v_proj.
+    fn projection_widths(&self) -> (usize, usize) {
+        let c = self.config;
+        let hd = c.head_dim();
+        (c.num_attention_heads * hd, c.num_key_value_heads * hd)
+    }
+}
+
 impl WeightStore for RandomStore<'_> {
     fn linear(&self, name: &str) -> Result<Linear> {
         let c = self.config;
         let (h, i) = (c.hidden_size, c.intermediate_size);
-        let kv = c.num_key_value_heads * c.head_dim();
+        let (q, kv) = self.projection_widths();
         let (rows, cols) = match name.rsplit('.').next().unwrap_or(name) {
-            "q_proj" | "o_proj" => (h, h),
+            "q_proj" => (q, h),
+            "o_proj" => (h, q),
             "k_proj" | "v_proj" => (kv, h),
+            "lm_head" => (c.vocab_size, h),
             "gate_proj" | "up_proj" => (i, h),
             "down_proj" => (h, i),
             _ => bail!("no synthetic weight named {name}"),
@@ -79,12 +170,26 @@ impl WeightStore for RandomStore<'_> {
         Linear::new(self.weight(rows, cols)?)
     }
 
-    fn vector(&self, _name: &str) -> Result<Tensor> {
-        Ok(Tensor::ones(
-            self.config.hidden_size,
-            DType::F32,
-            self.device,
-        )?)
+    fn vector(&self, name: &str) -> Result<Tensor> {
+        let c = self.config;
+        let width = if name.ends_with("q_norm") || name.ends_with("k_norm") {
+            c.head_dim()
+        } else {
+            c.hidden_size
+        };
+        // Gemma applies 1 + w: zeros give the same unit scale as the others' ones.
+        let value = if c.family.block().norm_plus_one {
+            0.0
+        } else {
+            1.0
+        };
+        Ok((Tensor::ones(width, DType::F32, self.device)? * value)?)
+    }
+
+    fn bias(&self, name: &str) -> Result<Tensor> {
+        let (q, kv) = self.projection_widths();
+        let width = if name.ends_with("q_proj") { q } else { kv };
+        Ok(Tensor::zeros(width, DType::F32, self.device)?)
     }
 
     fn embedding(&self, _name: &str) -> Result<BaseWeight> {
@@ -92,7 +197,7 @@ impl WeightStore for RandomStore<'_> {
     }
 
     fn contains(&self, name: &str) -> bool {
-        name != "lm_head"
+        name != "lm_head" || !self.config.tie_word_embeddings
     }
 
     fn activation_dtype(&self, device: &Device) -> DType {
@@ -105,12 +210,39 @@ impl WeightStore for RandomStore<'_> {
 }
 
 /// A model of shape `name` with random weights on `device`, quantized to `quant` if given.
-pub fn model(name: &str, quant: Option<GgmlDType>, device: &Device) -> Result<Llama> {
+pub fn model(name: &str, quant: Option<GgmlDType>, device: &Device) -> Result<Transformer> {
     let config = shape(name)?;
     let store = RandomStore {
         config: &config,
         device,
         quant,
     };
-    Llama::load(&store, config.clone(), device)
+    Transformer::load(&store, config.clone(), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every shape is a valid config whose every tensor the random store can make: one layer
+    /// of each, with a small vocabulary, built on the CPU.
+    #[test]
+    fn every_shape_builds() {
+        for name in SHAPES {
+            let mut config = shape(name).unwrap();
+            config.validate().unwrap();
+            config.num_hidden_layers = 1;
+            config.vocab_size = 64;
+            let store = RandomStore {
+                config: &config,
+                device: &Device::Cpu,
+                quant: None,
+            };
+            let model = Transformer::load(&store, config.clone(), &Device::Cpu)
+                .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            let ids = Tensor::new(&[[1u32, 2, 3]], &Device::Cpu).unwrap();
+            let logits = model.forward(&ids, 0, None).unwrap();
+            assert_eq!(logits.dims(), [1, 3, 64], "{name}");
+        }
+    }
 }

@@ -1,14 +1,16 @@
-//! The merged model as a GGUF file for llama.cpp: the `llama.*` architecture keys, the
+//! The merged model as a GGUF file for llama.cpp: the family's `{arch}.*` keys, the
 //! tokenizer (`tokenizer.ggml.*`: vocabulary, merges, token types, pre-tokenizer, special ids,
 //! chat template), and every tensor under llama.cpp's name, with the q and k rows permuted back
 //! into llama.cpp's RoPE layout (the inverse of what `model::gguf` undoes at load).
 
 use super::merge::{merged_weights, AdapterKept, MergedWeight};
 use crate::fsutil::write_file_atomically_with;
-use crate::model::gguf::gguf_name;
+use crate::model::gguf::{gguf_bias_name, gguf_name};
 use crate::model::linear::ggml_type_name;
+use crate::model::rope_scaling::RopeScaling;
 use crate::model::LoadedModel;
-use anyhow::{Context, Result};
+use crate::model::ModelConfig;
+use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::Tensor;
@@ -101,9 +103,15 @@ fn gguf_tensor(
     kept: &mut AdapterKept,
 ) -> Result<(String, QTensor)> {
     let hf = w.name.strip_suffix(".weight").unwrap_or(&w.name);
-    let name = gguf_name(hf).with_context(|| format!("no GGUF name for {}", w.name))?;
     let c = loaded.model.config();
-    let heads = if hf.ends_with("self_attn.q_proj") {
+    let name = match hf.strip_suffix(".bias") {
+        Some(stem) => gguf_bias_name(stem, c.family),
+        None => gguf_name(hf, c.family),
+    }
+    .with_context(|| format!("no GGUF name for {}", w.name))?;
+    let heads = if !c.family.gguf_permutes_qk() {
+        None
+    } else if hf.ends_with("self_attn.q_proj") {
         Some(c.num_attention_heads)
     } else if hf.ends_with("self_attn.k_proj") {
         Some(c.num_key_value_heads)
@@ -116,6 +124,11 @@ fn gguf_tensor(
     };
     let (merged, delta) = w.tensor()?;
     let merged = layout(merged)?;
+    let merged = if w.is_norm() && c.family.gguf_stores_shifted_norms() {
+        (merged + 1.0)?
+    } else {
+        merged
+    };
     let dtype = if w.is_matrix() {
         matrix_type(&name, *w.shape().last().unwrap_or(&0), target)
     } else {
@@ -149,29 +162,15 @@ pub fn metadata(
     let c = loaded.model.config();
     let tok = &loaded.tokenizer;
     let vocab = tok.gguf_vocab(c.vocab_size)?;
-    let u32_of = |n: usize| Value::U32(n as u32);
     let strings = |v: Vec<String>| Value::Array(v.into_iter().map(Value::String).collect());
     let mut md = vec![
-        ("general.architecture", Value::String("llama".into())),
+        (
+            "general.architecture",
+            Value::String(c.family.gguf_architecture().into()),
+        ),
         ("general.name", Value::String(name.into())),
         ("general.file_type", Value::U32(file_type(target))),
         ("general.quantization_version", Value::U32(2)),
-        ("llama.context_length", u32_of(c.max_position_embeddings)),
-        ("llama.embedding_length", u32_of(c.hidden_size)),
-        ("llama.block_count", u32_of(c.num_hidden_layers)),
-        ("llama.feed_forward_length", u32_of(c.intermediate_size)),
-        ("llama.rope.dimension_count", u32_of(c.head_dim())),
-        ("llama.attention.head_count", u32_of(c.num_attention_heads)),
-        (
-            "llama.attention.head_count_kv",
-            u32_of(c.num_key_value_heads),
-        ),
-        (
-            "llama.attention.layer_norm_rms_epsilon",
-            Value::F32(c.rms_norm_eps as f32),
-        ),
-        ("llama.rope.freq_base", Value::F32(c.rope_theta as f32)),
-        ("llama.vocab_size", u32_of(c.vocab_size)),
         ("tokenizer.ggml.model", Value::String("gpt2".into())),
         ("tokenizer.ggml.pre", Value::String(vocab.pre)),
         ("tokenizer.ggml.tokens", strings(vocab.tokens)),
@@ -203,7 +202,52 @@ pub fn metadata(
             md.push((key, v));
         }
     }
-    Ok(md.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    let mut md: Vec<(String, Value)> = md.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    md.splice(4..4, architecture_keys(c)?);
+    Ok(md)
+}
+
+/// The `{arch}.*` keys llama.cpp reads for the model's family.
+fn architecture_keys(c: &ModelConfig) -> Result<Vec<(String, Value)>> {
+    let arch = c.family.gguf_architecture();
+    let u32_of = |n: usize| Value::U32(n as u32);
+    let mut keys = vec![
+        ("context_length", u32_of(c.max_position_embeddings)),
+        ("embedding_length", u32_of(c.hidden_size)),
+        ("block_count", u32_of(c.num_hidden_layers)),
+        ("feed_forward_length", u32_of(c.intermediate_size)),
+        ("rope.dimension_count", u32_of(c.head_dim())),
+        ("attention.head_count", u32_of(c.num_attention_heads)),
+        ("attention.head_count_kv", u32_of(c.num_key_value_heads)),
+        (
+            "attention.layer_norm_rms_epsilon",
+            Value::F32(c.rms_norm_eps as f32),
+        ),
+        ("rope.freq_base", Value::F32(c.rope_theta as f32)),
+        ("vocab_size", u32_of(c.vocab_size)),
+    ];
+    if c.explicit_head_dim.is_some() {
+        keys.push(("attention.key_length", u32_of(c.head_dim())));
+        keys.push(("attention.value_length", u32_of(c.head_dim())));
+    }
+    if let Some(window) = c.sliding_window {
+        keys.push(("attention.sliding_window", u32_of(window)));
+    }
+    match &c.rope_scaling {
+        RopeScaling::None => {}
+        RopeScaling::Linear { factor } => {
+            keys.push(("rope.scaling.type", Value::String("linear".into())));
+            keys.push(("rope.scaling.factor", Value::F32(*factor as f32)));
+        }
+        RopeScaling::Llama3 { .. } | RopeScaling::PerFrequency(_) => bail!(
+            "Llama 3 RoPE scaling cannot be written to GGUF yet (llama.cpp keeps it as a \
+             rope_freqs tensor); export as hf or peft"
+        ),
+    }
+    Ok(keys
+        .into_iter()
+        .map(|(k, v)| (format!("{arch}.{k}"), v))
+        .collect())
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The merged model as a Hugging Face folder: config.json (LlamaForCausalLM), model.safetensors
+//! The merged model as a Hugging Face folder: config.json (the family's architecture), model.safetensors
 //! (sharded with model.safetensors.index.json past `max_shard_bytes`), tokenizer.json,
 //! tokenizer_config.json with the chat template, generation_config.json with every stop id.
 //! Quantized weights are dequantized. The folder appears whole or not at all.
@@ -49,33 +49,18 @@ fn write_metadata(loaded: &LoadedModel, dir: &Path, dtype: DType) -> Result<()> 
     let (bos, eos) = (loaded.template.bos_token(), loaded.template.eos_token());
     let id = |t: &str| tok.token_to_id(t);
     let eos_id = id(eos).or(loaded.stop_ids.first().copied());
-    let config = json!({
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "hidden_act": "silu",
-        "hidden_size": c.hidden_size,
-        "intermediate_size": c.intermediate_size,
-        "num_hidden_layers": c.num_hidden_layers,
-        "num_attention_heads": c.num_attention_heads,
-        "num_key_value_heads": c.num_key_value_heads,
-        "head_dim": c.head_dim(),
-        "vocab_size": c.vocab_size,
-        "max_position_embeddings": c.max_position_embeddings,
-        "rope_theta": c.rope_theta,
-        "rope_scaling": null,
-        "rms_norm_eps": c.rms_norm_eps,
-        "tie_word_embeddings": c.tie_word_embeddings,
-        "attention_bias": false,
-        "attention_dropout": 0.0,
-        "mlp_bias": false,
+    let mut config = c.to_hf_json()?;
+    let extra = json!({
         "initializer_range": 0.02,
-        "pretraining_tp": 1,
         "use_cache": true,
         "torch_dtype": torch_dtype_name(dtype),
         "bos_token_id": id(bos),
         "eos_token_id": eos_id,
         "pad_token_id": eos_id,
     });
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        config[k] = v.clone();
+    }
     let eos_text = eos_id.and_then(|i| tok.id_to_token(i)).unwrap_or_default();
     let tokenizer_config = json!({
         "tokenizer_class": "PreTrainedTokenizerFast",

@@ -2,8 +2,8 @@
 //! computed one tensor at a time (in f32, the base dequantized) so that an export never holds
 //! more than one merged matrix beyond what it is writing.
 
-use crate::model::llama::WeightRef;
-use crate::model::Llama;
+use crate::model::transformer::WeightRef;
+use crate::model::Transformer;
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
 
@@ -21,7 +21,12 @@ impl MergedWeight<'_> {
 
     /// Whether this is a matrix (a projection or the embedding), the tensors that quantize.
     pub fn is_matrix(&self) -> bool {
-        !matches!(self.weight, WeightRef::Vector(_))
+        !matches!(self.weight, WeightRef::Vector(_) | WeightRef::Norm(_))
+    }
+
+    /// Whether this is a norm's scale (stored as 1 + w in a Gemma GGUF).
+    pub fn is_norm(&self) -> bool {
+        matches!(self.weight, WeightRef::Norm(_))
     }
 
     /// The weight in f32 on the CPU, W + s · B A where the projection has an adapter, and that
@@ -48,7 +53,7 @@ impl MergedWeight<'_> {
 }
 
 /// The model's weights in Hugging Face order, each with its adapter (if any) merged.
-pub fn merged_weights(model: &Llama) -> Vec<MergedWeight<'_>> {
+pub fn merged_weights(model: &Transformer) -> Vec<MergedWeight<'_>> {
     model
         .weights()
         .into_iter()

@@ -147,6 +147,7 @@ pub fn estimate(config: &RunConfig, facts: &ModelFacts, free_bytes: Option<u64>)
         seq: config.max_seq_length,
     };
     let targets = config.lora().targets().unwrap_or_default();
+    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
     let lora = facts.lora_parameters(&targets, config.lora_r) as u64;
     let mut e = terms_for(shape, facts, lora, config);
     e.free_bytes = free_bytes;
@@ -414,7 +415,7 @@ mod tests {
         // All 7 projections at r = 16: per layer q (576+576) + k, v (576+192 each) + o (576+576)
         // + gate, up, down (576+1536 each) = 10176, × 16 × 30 layers: the 4 884 480 trainable
         // parameters the trainer reports for this model.
-        let lora = f.lora_parameters(&crate::model::llama::LINEAR_NAMES, 16);
+        let lora = f.lora_parameters(&crate::model::block::LINEAR_NAMES, 16);
         assert_eq!(lora, 10176 * 16 * 30);
         let e = estimate(&config(Stage::Sft, 8, 256), &f, None);
         assert_eq!(bytes(&e, "LoRA weights"), lora as u64 * 4);

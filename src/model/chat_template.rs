@@ -24,6 +24,74 @@ impl ChatMessage {
 /// ChatML, used when a model ships no template of its own.
 pub const CHATML_TEMPLATE: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
+/// Gemma 3's turn format, for a Gemma 3 GGUF that ships no template (the base models' files
+/// have none): the chat template of google/gemma-3-*-it's tokenizer_config.json, verbatim.
+/// `<bos>`, then `<start_of_turn>{role}\n{content}<end_of_turn>\n` per message with the
+/// assistant's role written `model`; a system message's content goes before the first user
+/// turn's, followed by a blank line; the generation prompt is `<start_of_turn>model\n`.
+pub const GEMMA_TEMPLATE: &str = concat!(
+    "{{ bos_token }}\n",
+    "{%- if messages[0]['role'] == 'system' -%}\n",
+    "    {%- if messages[0]['content'] is string -%}\n",
+    "        {%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}\n",
+    "    {%- else -%}\n",
+    "        {%- set first_user_prefix = messages[0]['content'][0]['text'] + '\n\n' -%}\n",
+    "    {%- endif -%}\n",
+    "    {%- set loop_messages = messages[1:] -%}\n",
+    "{%- else -%}\n",
+    "    {%- set first_user_prefix = \"\" -%}\n",
+    "    {%- set loop_messages = messages -%}\n",
+    "{%- endif -%}\n",
+    "{%- for message in loop_messages -%}\n",
+    "    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}\n",
+    "        {{ raise_exception(\"Conversation roles must alternate user/assistant/user/assistant/...\") }}\n",
+    "    {%- endif -%}\n",
+    "    {%- if (message['role'] == 'assistant') -%}\n",
+    "        {%- set role = \"model\" -%}\n",
+    "    {%- else -%}\n",
+    "        {%- set role = message['role'] -%}\n",
+    "    {%- endif -%}\n",
+    "    {{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else \"\") }}\n",
+    "    {%- if message['content'] is string -%}\n",
+    "        {{ message['content'] | trim }}\n",
+    "    {%- elif message['content'] is iterable -%}\n",
+    "        {%- for item in message['content'] -%}\n",
+    "            {%- if item['type'] == 'image' -%}\n",
+    "                {{ '<start_of_image>' }}\n",
+    "            {%- elif item['type'] == 'text' -%}\n",
+    "                {{ item['text'] | trim }}\n",
+    "            {%- endif -%}\n",
+    "        {%- endfor -%}\n",
+    "    {%- else -%}\n",
+    "        {{ raise_exception(\"Invalid content type\") }}\n",
+    "    {%- endif -%}\n",
+    "    {{ '<end_of_turn>\n' }}\n",
+    "{%- endfor -%}\n",
+    "{%- if add_generation_prompt -%}\n",
+    "    {{'<start_of_turn>model\n'}}\n",
+    "{%- endif -%}\n",
+);
+
+/// Where a loaded model's chat template came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateOrigin {
+    /// The model's own (GGUF `tokenizer.chat_template`, tokenizer_config.json).
+    Model,
+    /// The family's built-in turn format (named here), because the file has none.
+    Family(&'static str),
+    /// ChatML, for a model with no template and no known family format.
+    ChatMlFallback,
+}
+
+/// The built-in turn format of a GGUF `general.architecture`, for a file without a template:
+/// (the format's name, its Jinja source).
+pub fn family_template(architecture: &str) -> Option<(&'static str, &'static str)> {
+    match architecture {
+        "gemma3" => Some(("Gemma 3", GEMMA_TEMPLATE)),
+        _ => None,
+    }
+}
+
 /// The most steps (minijinja instructions) one render may take: a real chat template needs a
 /// few dozen per message, so this bounds a template that loops for ever (or nearly: a
 /// `range(100000)` nested in another) to well under a second.
@@ -194,6 +262,59 @@ mod tests {
             .map(|i| ChatMessage::new(if i % 2 == 0 { "user" } else { "assistant" }, "text"))
             .collect();
         assert!(t.render(&long, true).is_ok());
+    }
+
+    #[test]
+    fn gemma3_template_matches_the_official_rendering() {
+        // tests/reference/make_gemma3_tokenizer_fixture.py: transformers' apply_chat_template
+        // (jinja2) over the official Gemma 3 template.
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/chat_template_gemma3.json"
+        );
+        let fixture: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(fixture["template"].as_str().unwrap(), GEMMA_TEMPLATE);
+        let t = ChatTemplate::new(
+            GEMMA_TEMPLATE,
+            fixture["bos_token"].as_str().unwrap(),
+            "<eos>",
+        )
+        .unwrap();
+        let cases = fixture["cases"].as_array().unwrap();
+        assert!(cases.len() >= 6);
+        for case in cases {
+            let messages: Vec<ChatMessage> =
+                serde_json::from_value(case["messages"].clone()).unwrap();
+            let add = case["add_generation_prompt"].as_bool().unwrap();
+            assert_eq!(
+                t.render(&messages, add).unwrap(),
+                case["rendered"].as_str().unwrap(),
+                "{messages:?}"
+            );
+        }
+        let conversation = [
+            ChatMessage::new("system", "Be brief."),
+            ChatMessage::new("user", "Hi"),
+            ChatMessage::new("assistant", "Hello!"),
+        ];
+        assert_eq!(
+            t.render(&conversation, false).unwrap(),
+            "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n\
+             <start_of_turn>model\nHello!<end_of_turn>\n"
+        );
+        assert_eq!(
+            t.render(&conversation[..2], true).unwrap(),
+            "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n"
+        );
+        assert_eq!(t.end_of_turn(), Some("<end_of_turn>"));
+        // Roles must alternate, as the official template says.
+        let err = t
+            .render(&[ChatMessage::new("assistant", "first")], true)
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("alternate"), "{err:#}");
+        assert_eq!(family_template("gemma3").unwrap().1, GEMMA_TEMPLATE);
+        assert_eq!(family_template("llama"), None);
     }
 
     #[test]

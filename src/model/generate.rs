@@ -1,8 +1,8 @@
 //! Text generation with a KV cache: greedy or sampled (temperature, top-k, top-p, seed),
 //! stopping at the model's end tokens, streaming text as it is decoded.
 
-use super::llama::{KvCache, Llama};
 use super::tokenizer::TextTokenizer;
+use super::transformer::{KvCache, Transformer};
 use anyhow::{bail, Result};
 use candle_core::Tensor;
 use rand::rngs::StdRng;
@@ -150,7 +150,7 @@ pub fn argmax(values: &[f32]) -> u32 {
 /// Generates after `prompt_ids`. `on_text` receives each new piece of decoded text and
 /// returns false to stop early.
 pub fn generate(
-    model: &Llama,
+    model: &Transformer,
     tokenizer: &TextTokenizer,
     prompt_ids: &[u32],
     params: &SamplingParams,
@@ -201,7 +201,7 @@ impl Row {
 /// `generate` gives for that prompt alone. `on_text(row, piece)` streams each row's text and
 /// returns false to stop that row. Row r samples with seed `params.seed + r`.
 pub fn generate_batch(
-    model: &Llama,
+    model: &Transformer,
     tokenizer: &TextTokenizer,
     prompts: &[Vec<u32>],
     params: &SamplingParams,

@@ -6,9 +6,11 @@
 //! dequantized). The model then runs in the Hugging Face layout whatever the source, and
 //! adapters trained here line up with PEFT's.
 
-use super::config::LlamaConfig;
+use super::config::ModelConfig;
+use super::family::Family;
 use super::gguf_checks::{check_alignment, check_tensor_table};
 use super::linear::{BaseWeight, Linear};
+use super::rope_scaling::RopeScaling;
 use super::weights::WeightStore;
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::{ggml_file::qtensor_from_ggml, gguf_file, GgmlDType};
@@ -26,6 +28,7 @@ pub struct GgufStore {
     device: Device,
     /// (num_attention_heads, num_key_value_heads), for undoing the q/k row permutation.
     heads: (usize, usize),
+    family: Family,
 }
 
 /// Opens a GGUF file and parses its header (metadata and tensor table).
@@ -40,7 +43,7 @@ pub fn read_header(path: &Path) -> Result<(gguf_file::Content, File, u64)> {
 }
 
 impl GgufStore {
-    pub fn open(path: &Path, device: &Device) -> Result<(Self, LlamaConfig)> {
+    pub fn open(path: &Path, device: &Device) -> Result<(Self, ModelConfig)> {
         let (content, file, file_size) = read_header(path)?;
         let tied = !content.tensor_infos.contains_key("output.weight");
         let vocab_len = content
@@ -48,7 +51,7 @@ impl GgufStore {
             .get("tokenizer.ggml.tokens")
             .and_then(|v| v.to_vec().ok())
             .map_or(0, |v| v.len());
-        let config = LlamaConfig::from_gguf(&content, tied, vocab_len)
+        let mut config = ModelConfig::from_gguf(&content, tied, vocab_len)
             .with_context(|| path.display().to_string())?;
         let store = Self {
             path: path.to_path_buf(),
@@ -57,7 +60,11 @@ impl GgufStore {
             file_size,
             device: device.clone(),
             heads: (config.num_attention_heads, config.num_key_value_heads),
+            family: config.family,
         };
+        if store.content.tensor_infos.contains_key("rope_freqs.weight") {
+            config.rope_scaling = store.rope_freqs(config.head_dim())?;
+        }
         Ok((store, config))
     }
 
@@ -127,33 +134,81 @@ impl GgufStore {
     }
 }
 
-/// Maps a Hugging Face tensor name (without `.weight`) to llama.cpp's.
-pub fn gguf_name(hf: &str) -> Option<String> {
+impl GgufStore {
+    /// llama.cpp's Llama 3 RoPE scaling: one divisor per frequency.
+    fn rope_freqs(&self, head_dim: usize) -> Result<RopeScaling> {
+        let factors: Vec<f32> = self.dense_vector("rope_freqs.weight")?.to_vec1()?;
+        let scaling = RopeScaling::PerFrequency(factors.iter().map(|&f| f as f64).collect());
+        if factors.len() != head_dim / 2 || scaling.validate().is_err() {
+            bail!(
+                "{}: tensor rope_freqs has {} factors, expected {} positive ones",
+                self.path.display(),
+                factors.len(),
+                head_dim / 2
+            );
+        }
+        Ok(scaling)
+    }
+
+    fn name_of(&self, hf: &str) -> Result<String> {
+        gguf_name(hf, self.family).with_context(|| format!("no GGUF name for {hf}"))
+    }
+
+    /// A 1-D tensor (norm scale, bias, RoPE factors) as f32 on the device.
+    fn dense_vector(&self, gguf_name: &str) -> Result<Tensor> {
+        let (dtype, dims, data) = self.raw(gguf_name)?;
+        let q = qtensor_from_ggml(dtype, &data, dims, &Device::Cpu)?;
+        Ok(q.dequantize(&Device::Cpu)?
+            .to_dtype(DType::F32)?
+            .to_device(&self.device)?)
+    }
+}
+
+/// Maps a Hugging Face tensor name (without `.weight`) to llama.cpp's, for `family` (whose
+/// norms sit in different places: Llama's post_attention_layernorm is the MLP's input norm,
+/// Gemma's is on the attention's output).
+pub fn gguf_name(hf: &str, family: Family) -> Option<String> {
+    gguf_stem(hf, family).map(|n| format!("{n}.weight"))
+}
+
+/// The llama.cpp name of a projection's bias (`model.layers.0.self_attn.q_proj`).
+pub fn gguf_bias_name(hf: &str, family: Family) -> Option<String> {
+    gguf_stem(hf, family).map(|n| format!("{n}.bias"))
+}
+
+fn gguf_stem(hf: &str, family: Family) -> Option<String> {
     let fixed = match hf {
         "model.embed_tokens" => Some("token_embd"),
         "model.norm" => Some("output_norm"),
         "lm_head" => Some("output"),
+        "rope_freqs" => Some("rope_freqs"),
         _ => None,
     };
     if let Some(n) = fixed {
-        return Some(format!("{n}.weight"));
+        return Some(n.to_string());
     }
     let rest = hf.strip_prefix("model.layers.")?;
     let (layer, part) = rest.split_once('.')?;
     let layer: usize = layer.parse().ok()?;
+    let sandwich = family.block().sandwich_norms;
     let part = match part {
         "self_attn.q_proj" => "attn_q",
         "self_attn.k_proj" => "attn_k",
         "self_attn.v_proj" => "attn_v",
         "self_attn.o_proj" => "attn_output",
+        "self_attn.q_norm" => "attn_q_norm",
+        "self_attn.k_norm" => "attn_k_norm",
         "mlp.gate_proj" => "ffn_gate",
         "mlp.up_proj" => "ffn_up",
         "mlp.down_proj" => "ffn_down",
         "input_layernorm" => "attn_norm",
+        "post_attention_layernorm" if sandwich => "post_attention_norm",
         "post_attention_layernorm" => "ffn_norm",
+        "pre_feedforward_layernorm" if sandwich => "ffn_norm",
+        "post_feedforward_layernorm" if sandwich => "post_ffw_norm",
         _ => return None,
     };
-    Some(format!("blk.{layer}.{part}.weight"))
+    Some(format!("blk.{layer}.{part}"))
 }
 
 /// Undoes llama.cpp's q/k permutation: Hugging Face row `h*d + j*d/2 + i` is GGUF row
@@ -184,8 +239,11 @@ pub fn unpermute_rows(data: &[u8], rows: usize, n_head: usize) -> Result<Vec<u8>
 
 impl WeightStore for GgufStore {
     fn linear(&self, name: &str) -> Result<Linear> {
-        let g = gguf_name(name).with_context(|| format!("no GGUF name for {name}"))?;
-        let heads = if name.ends_with("self_attn.q_proj") {
+        let g = self.name_of(name)?;
+        let permuted = self.family.gguf_permutes_qk();
+        let heads = if !permuted {
+            None
+        } else if name.ends_with("self_attn.q_proj") {
             Some(self.heads.0)
         } else if name.ends_with("self_attn.k_proj") {
             Some(self.heads.1)
@@ -196,21 +254,25 @@ impl WeightStore for GgufStore {
     }
 
     fn vector(&self, name: &str) -> Result<Tensor> {
-        let g = gguf_name(name).with_context(|| format!("no GGUF name for {name}"))?;
-        let (dtype, dims, data) = self.raw(&g)?;
-        let q = qtensor_from_ggml(dtype, &data, dims, &Device::Cpu)?;
-        Ok(q.dequantize(&Device::Cpu)?
-            .to_dtype(DType::F32)?
-            .to_device(&self.device)?)
+        self.dense_vector(&self.name_of(name)?)
+    }
+
+    fn bias(&self, name: &str) -> Result<Tensor> {
+        let g = gguf_bias_name(name, self.family)
+            .with_context(|| format!("no GGUF name for {name}.bias"))?;
+        self.dense_vector(&g)
+    }
+
+    fn norms_applied_form(&self) -> bool {
+        self.family.gguf_stores_shifted_norms()
     }
 
     fn embedding(&self, name: &str) -> Result<BaseWeight> {
-        let g = gguf_name(name).with_context(|| format!("no GGUF name for {name}"))?;
-        self.qtensor(&g, None)
+        self.qtensor(&self.name_of(name)?, None)
     }
 
     fn contains(&self, name: &str) -> bool {
-        gguf_name(name).is_some_and(|g| self.content.tensor_infos.contains_key(&g))
+        gguf_name(name, self.family).is_some_and(|g| self.content.tensor_infos.contains_key(&g))
     }
 
     fn activation_dtype(&self, _device: &Device) -> DType {
@@ -244,13 +306,26 @@ mod tests {
     #[test]
     fn names_map_to_llama_cpp() {
         assert_eq!(
-            gguf_name("model.layers.3.mlp.down_proj").unwrap(),
+            gguf_name("model.layers.3.mlp.down_proj", Family::Llama).unwrap(),
             "blk.3.ffn_down.weight"
         );
         assert_eq!(
-            gguf_name("model.embed_tokens").unwrap(),
+            gguf_name("model.embed_tokens", Family::Llama).unwrap(),
             "token_embd.weight"
         );
-        assert!(gguf_name("model.layers.x.mlp.down_proj").is_none());
+        assert!(gguf_name("model.layers.x.mlp.down_proj", Family::Llama).is_none());
+        let norm = "model.layers.2.post_attention_layernorm";
+        assert_eq!(
+            gguf_name(norm, Family::Llama).unwrap(),
+            "blk.2.ffn_norm.weight"
+        );
+        assert_eq!(
+            gguf_name(norm, Family::Gemma3).unwrap(),
+            "blk.2.post_attention_norm.weight"
+        );
+        assert_eq!(
+            gguf_name("model.layers.2.pre_feedforward_layernorm", Family::Gemma3).unwrap(),
+            "blk.2.ffn_norm.weight"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! `tunelab model info`: what a model is and what it costs in memory.
 
+use super::chat_template::TemplateOrigin;
 use super::linear::{ggml_type_name, BaseWeight, Linear};
 use super::loaded::LoadedModel;
 use serde::Serialize;
@@ -66,7 +67,7 @@ impl ModelInfo {
         bytes += norms * c.hidden_size * 4;
         Self {
             path: loaded.local.path().display().to_string(),
-            architecture: "llama".into(),
+            architecture: loaded.model.config().family.name().into(),
             layers: c.num_hidden_layers,
             hidden_size: c.hidden_size,
             intermediate_size: c.intermediate_size,
@@ -80,12 +81,13 @@ impl ModelInfo {
             parameters: m.parameter_count(),
             tensor_types: types,
             bytes_in_memory: bytes,
-            chat_template: if loaded.template_from_model {
-                "from the model"
-            } else {
-                "ChatML (fallback)"
-            }
-            .into(),
+            chat_template: match loaded.template_origin {
+                TemplateOrigin::Model => "from the model".to_string(),
+                TemplateOrigin::Family(name) => {
+                    format!("{name} turn format (built in: the file has none)")
+                }
+                TemplateOrigin::ChatMlFallback => "ChatML (fallback)".to_string(),
+            },
             stop_tokens: loaded
                 .stop_ids
                 .iter()

@@ -9,14 +9,17 @@
 //! forward, more memory held). The adapters' gradients, which are not inputs of that node, go to the
 //! AdapterSwitch; `Llama::backward` collects them.
 
+use super::block::{DecoderLayer, Mlp};
 use super::fused::attention::Attention as AttentionOp;
+use super::fused::geglu::GeGlu;
 use super::fused::kernels::add;
 use super::fused::lora_linear::LoraLinear;
-use super::fused::rope::{merge, split};
+use super::fused::rope::{merge, split, Rope as RopeOp};
 use super::fused::swiglu::SwiGlu;
 use super::fused::{self, Fused};
 use super::linear::Linear;
-use super::llama::{DecoderLayer, RopeTables};
+use super::mask::LayerMask;
+use super::transformer::{RmsNorm, RopeTables};
 use candle_core::{Result, Tensor};
 
 /// A projection's adapter op with its A and B (None: the base alone), made once per pass so
@@ -32,6 +35,8 @@ pub struct Saved {
     h2: Tensor,
     /// The residual stream between attention and MLP.
     x2: Tensor,
+    /// Queries and keys split into heads before their norms, when the layer has q/k norms.
+    qk_heads: Option<(Tensor, Tensor)>,
     /// Queries and keys after RoPE, values, each (batch, heads, seq, head_dim).
     q: Tensor,
     k: Tensor,
@@ -39,33 +44,122 @@ pub struct Saved {
     attention: AttentionOp,
     /// The attention's output with heads merged: o_proj's input.
     merged: Tensor,
+    /// o_proj's and down_proj's outputs, when norms follow them (Gemma's sandwich norms).
+    attn_out: Option<Tensor>,
+    mlp_out: Option<Tensor>,
     gate: Tensor,
     up: Tensor,
-    /// silu(gate)·up: down_proj's input.
+    /// act(gate)·up: down_proj's input.
     hidden: Tensor,
 }
 
+/// A norm's op forward on one tensor.
+fn normed(norm: &RmsNorm, x: &Tensor) -> Result<Tensor> {
+    norm.op().forward(std::slice::from_ref(x))
+}
+
+/// A norm's input gradient from its output's `g`.
+fn normed_backward(norm: &RmsNorm, x: &Tensor, g: &Tensor) -> Result<Tensor> {
+    one(norm.op().backward(std::slice::from_ref(x), g, g)?)
+}
+
+/// The single gradient of a fused backward (which do not read their `out` argument).
+fn one(grads: Vec<Option<Tensor>>) -> Result<Tensor> {
+    grads
+        .into_iter()
+        .next()
+        .flatten()
+        .ok_or_else(|| candle_core::Error::msg("a fused backward gave no gradient"))
+}
+
+impl Mlp {
+    fn gate_forward(&self, gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+        let args = [gate.clone(), up.clone()];
+        if self.gelu_gate {
+            GeGlu.forward(&args)
+        } else {
+            SwiGlu.forward(&args)
+        }
+    }
+
+    fn gate_backward(&self, gate: &Tensor, up: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
+        let args = [gate.clone(), up.clone()];
+        let mut grads = if self.gelu_gate {
+            GeGlu.backward(&args, g, g)?
+        } else {
+            SwiGlu.backward(&args, g, g)?
+        };
+        let g_up = grads.pop().flatten();
+        let g_gate = grads.pop().flatten();
+        match (g_gate, g_up) {
+            (Some(a), Some(b)) => Ok((a, b)),
+            _ => candle_core::bail!("the MLP gate gave no gradient"),
+        }
+    }
+}
+
 impl DecoderLayer {
+    /// Queries or keys (batch, seq, heads·head_dim) as rotated heads, through the head norm
+    /// when the layer has one; with it, also the heads before the norm.
+    fn heads(
+        &self,
+        x: &Tensor,
+        heads: usize,
+        norm: Option<&RmsNorm>,
+        rope: &RopeOp,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        match norm {
+            None => Ok((rope.split_heads(x, heads)?, None)),
+            Some(n) => {
+                let split = split(x, heads)?;
+                let rotated = rope.forward(&[normed(n, &split)?])?;
+                Ok((rotated, Some(split)))
+            }
+        }
+    }
+
+    /// The gradient of `heads`' input from its output's `g`.
+    fn heads_backward(
+        &self,
+        g: &Tensor,
+        norm: Option<&RmsNorm>,
+        before_norm: Option<&Tensor>,
+        rope: &RopeOp,
+    ) -> Result<Tensor> {
+        match (norm, before_norm) {
+            (Some(n), Some(x)) => {
+                let g = one(rope.backward(&[], g, g)?)?;
+                merge(&normed_backward(n, x, &g)?)
+            }
+            _ => rope.merge_heads_backward(g),
+        }
+    }
+
     /// The layer's output for `x`, and what its backward needs. With a cache, keys and
     /// values are appended to it.
     pub(crate) fn pass(
         &self,
         x: &Tensor,
-        mask: Option<&Tensor>,
+        mask: &LayerMask,
         rope: &RopeTables,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> Result<(Tensor, Saved)> {
         let a = &self.self_attn;
-        let (nh, nkv, hd) = (a.num_heads, a.num_kv_heads, a.head_dim);
         let seq = x.dim(1)?;
         let p: Vec<Prepared> = self.linears().iter().map(|l| l.lora_op()).collect();
         let linears = self.linears();
         let project = |i: usize, x: &Tensor| linears[i].apply_with(&p[i], x);
-        let h1 = self.input_layernorm.op().forward(std::slice::from_ref(x))?;
+        let h1 = normed(&self.attn_norm, x)?;
         let rope_op = rope.op()?;
-        let q = rope_op.split_heads(&project(0, &h1)?, nh)?;
-        let mut k = rope_op.split_heads(&project(1, &h1)?, nkv)?;
-        let mut v = split(&project(2, &h1)?, nkv)?;
+        let (q, q_heads) =
+            self.heads(&project(0, &h1)?, a.num_heads, a.q_norm.as_ref(), &rope_op)?;
+        let (mut k, k_heads) = self.heads(
+            &project(1, &h1)?,
+            a.num_kv_heads,
+            a.k_norm.as_ref(),
+            &rope_op,
+        )?;
+        let mut v = split(&project(2, &h1)?, a.num_kv_heads)?;
         if let Some(slot) = cache {
             if let Some((pk, pv)) = slot.as_ref() {
                 k = Tensor::cat(&[pk, &k], 2)?;
@@ -73,32 +167,39 @@ impl DecoderLayer {
             }
             *slot = Some((k.clone(), v.clone()));
         }
-        let plain_causal = mask.is_none_or(|m| m.rank() == 2);
         let attention = AttentionOp {
-            causal_offset: plain_causal.then(|| k.dim(2).unwrap_or(seq) - seq),
-            mask: mask.cloned(),
-            scale: 1.0 / (hd as f64).sqrt(),
+            causal_offset: mask.causal.then(|| k.dim(2).unwrap_or(seq) - seq),
+            mask: mask.tensor.clone(),
+            scale: a.scale,
         };
         let merged = merge(&attention.forward(&[q.clone(), k.clone(), v.clone()])?)?;
-        let x2 = add(x, &project(3, &merged)?)?;
-        let h2 = self
-            .post_attention_layernorm
-            .op()
-            .forward(std::slice::from_ref(&x2))?;
+        let o = project(3, &merged)?;
+        let (x2, attn_out) = match &self.attn_out_norm {
+            Some(n) => (add(x, &normed(n, &o)?)?, Some(o)),
+            None => (add(x, &o)?, None),
+        };
+        let h2 = normed(&self.mlp_norm, &x2)?;
         let gate = project(4, &h2)?;
         let up = project(5, &h2)?;
-        let hidden = SwiGlu.forward(&[gate.clone(), up.clone()])?;
-        let y = add(&x2, &project(6, &hidden)?)?;
+        let hidden = self.mlp.gate_forward(&gate, &up)?;
+        let m = project(6, &hidden)?;
+        let (y, mlp_out) = match &self.mlp_out_norm {
+            Some(n) => (add(&x2, &normed(n, &m)?)?, Some(m)),
+            None => (add(&x2, &m)?, None),
+        };
         let saved = Saved {
             projections: p,
             h1,
             h2,
             x2,
+            qk_heads: q_heads.zip(k_heads),
             q,
             k,
             v,
             attention,
             merged,
+            attn_out,
+            mlp_out,
             gate,
             up,
             hidden,
@@ -122,30 +223,20 @@ impl DecoderLayer {
         let back = |i: usize, x: &Tensor, g: &Tensor, acc: Option<Tensor>| {
             linears[i].apply_backward_with(&s.projections[i], x, g, acc)
         };
-        // The fused backwards called here do not read their `out` argument: gy stands in.
-        let one = |grads: Vec<Option<Tensor>>| -> Result<Tensor> {
-            grads
-                .into_iter()
-                .next()
-                .flatten()
-                .ok_or_else(|| candle_core::Error::msg("a fused backward gave no gradient"))
+        // A residual branch's output gradient through its trailing norm, if it has one.
+        let through = |norm: &Option<RmsNorm>, out: &Option<Tensor>, g: &Tensor| match (norm, out) {
+            (Some(n), Some(o)) => normed_backward(n, o, g),
+            _ => Ok(g.clone()),
         };
-        // MLP: y = x2 + down(swiglu(gate(h2), up(h2))).
-        let g_hidden = back(6, &s.hidden, gy, None)?;
-        let mut g = SwiGlu.backward(&[s.gate.clone(), s.up.clone()], gy, &g_hidden)?;
-        let g_up = g.pop().flatten();
-        let g_gate = g.pop().flatten();
-        let (Some(g_gate), Some(g_up)) = (g_gate, g_up) else {
-            candle_core::bail!("swiglu gave no gradient");
-        };
+        // MLP: y = x2 + [norm](down(act(gate(h2)) · up(h2))).
+        let g_m = through(&self.mlp_out_norm, &s.mlp_out, gy)?;
+        let g_hidden = back(6, &s.hidden, &g_m, None)?;
+        let (g_gate, g_up) = self.mlp.gate_backward(&s.gate, &s.up, &g_hidden)?;
         let g_h2 = back(5, &s.h2, &g_up, Some(back(4, &s.h2, &g_gate, None)?))?;
-        let norm2 = self.post_attention_layernorm.op();
-        let g_x2 = add(
-            gy,
-            &one(norm2.backward(std::slice::from_ref(&s.x2), gy, &g_h2)?)?,
-        )?;
-        // Attention: x2 = x + o(attention(rope(q(h1)), rope(k(h1)), v(h1))).
-        let g_merged = back(3, &s.merged, &g_x2, None)?;
+        let g_x2 = add(gy, &normed_backward(&self.mlp_norm, &s.x2, &g_h2)?)?;
+        // Attention: x2 = x + [norm](o(attention(rope(q(h1)), rope(k(h1)), v(h1)))).
+        let g_o = through(&self.attn_out_norm, &s.attn_out, &g_x2)?;
+        let g_merged = back(3, &s.merged, &g_o, None)?;
         let g_heads = split(&g_merged, a.num_heads)?;
         let qkv = [s.q.clone(), s.k.clone(), s.v.clone()];
         let mut g = s.attention.backward(&qkv, gy, &g_heads)?.into_iter();
@@ -156,24 +247,24 @@ impl DecoderLayer {
         };
         let (g_q, g_k, g_v) = (next()?, next()?, next()?);
         let rope_op = rope.op()?;
-        let g_q = rope_op.merge_heads_backward(&g_q)?;
-        let g_k = rope_op.merge_heads_backward(&g_k)?;
+        let (q_heads, k_heads) = match &s.qk_heads {
+            Some((q, k)) => (Some(q), Some(k)),
+            None => (None, None),
+        };
+        let g_q = self.heads_backward(&g_q, a.q_norm.as_ref(), q_heads, &rope_op)?;
+        let g_k = self.heads_backward(&g_k, a.k_norm.as_ref(), k_heads, &rope_op)?;
         let g_v = merge(&g_v)?;
         let g_h1 = back(0, &s.h1, &g_q, None)?;
         let g_h1 = back(1, &s.h1, &g_k, Some(g_h1))?;
         let g_h1 = back(2, &s.h1, &g_v, Some(g_h1))?;
-        let norm1 = self.input_layernorm.op();
-        add(
-            &g_x2,
-            &one(norm1.backward(std::slice::from_ref(x), gy, &g_h1)?)?,
-        )
+        add(&g_x2, &normed_backward(&self.attn_norm, x, &g_h1)?)
     }
 }
 
 /// A decoder layer as one training node (see the module's notes).
 pub struct LayerNode {
     pub layer: DecoderLayer,
-    pub mask: Option<Tensor>,
+    pub mask: LayerMask,
     pub rope: RopeTables,
     /// None: the backward recomputes the activations (gradient checkpointing). Some: the
     /// forward leaves them here for the backward, which is faster and holds them meanwhile.
@@ -186,9 +277,7 @@ impl Fused for LayerNode {
     }
 
     fn forward(&self, args: &[Tensor]) -> Result<Tensor> {
-        let (y, saved) = self
-            .layer
-            .pass(&args[0], self.mask.as_ref(), &self.rope, None)?;
+        let (y, saved) = self.layer.pass(&args[0], &self.mask, &self.rope, None)?;
         if let Some(slot) = &self.kept {
             slot.put(saved.lightened())?;
         }
@@ -209,11 +298,7 @@ impl Fused for LayerNode {
         };
         let saved = match kept {
             Some(saved) => saved,
-            None => {
-                self.layer
-                    .pass(&args[0], self.mask.as_ref(), &self.rope, None)?
-                    .1
-            }
+            None => self.layer.pass(&args[0], &self.mask, &self.rope, None)?.1,
         };
         let gx = self
             .layer
@@ -238,13 +323,13 @@ impl Saved {
 pub fn training_node(
     layer: &DecoderLayer,
     x: &Tensor,
-    mask: Option<&Tensor>,
+    mask: &LayerMask,
     rope: &RopeTables,
     recompute: bool,
 ) -> Result<Tensor> {
     let op = LayerNode {
         layer: layer.clone(),
-        mask: mask.cloned(),
+        mask: mask.clone(),
         rope: rope.clone(),
         kept: (!recompute).then(fused::Handoff::default),
     };
@@ -271,10 +356,11 @@ impl Linear {
 
     /// As `apply`, with the adapter op made beforehand.
     fn apply_with(&self, prepared: &Prepared, x: &Tensor) -> Result<Tensor> {
-        match prepared {
-            Some((op, a, b)) => op.forward(&[x.clone(), a.clone(), b.clone()]),
-            None => self.base_forward(x),
-        }
+        let y = match prepared {
+            Some((op, a, b)) => op.forward(&[x.clone(), a.clone(), b.clone()])?,
+            None => self.base_forward(x)?,
+        };
+        self.add_bias(y)
     }
 
     /// The gradient of `apply_with`'s input from its output's `g`, plus `acc` (a tensor no one

@@ -84,6 +84,8 @@ pub struct Linear {
     weight: BaseWeight,
     out_features: usize,
     in_features: usize,
+    /// Added to the output (Qwen2's q, k and v projections); frozen, f32.
+    bias: Option<Tensor>,
     lora: Option<LoraLayer>,
 }
 
@@ -97,8 +99,34 @@ impl Linear {
             weight,
             out_features,
             in_features,
+            bias: None,
             lora: None,
         })
+    }
+
+    /// The layer with a bias of shape (out_features).
+    pub fn with_bias(mut self, bias: Tensor) -> Result<Self> {
+        if bias.dims() != [self.out_features] {
+            anyhow::bail!(
+                "bias of shape {:?} for a projection of {} outputs",
+                bias.dims(),
+                self.out_features
+            );
+        }
+        self.bias = Some(bias.to_dtype(DType::F32)?);
+        Ok(self)
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
+    /// `y` plus the bias, if the layer has one.
+    pub(crate) fn add_bias(&self, y: Tensor) -> candle_core::Result<Tensor> {
+        match &self.bias {
+            Some(b) => y.broadcast_add(&b.to_dtype(y.dtype())?),
+            None => Ok(y),
+        }
     }
 
     pub fn lora(&self) -> Option<&LoraLayer> {

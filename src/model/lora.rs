@@ -57,8 +57,10 @@ impl LoraConfig {
         }
     }
 
-    /// The targeted modules, "all-linear" expanded, each checked against the known names.
-    pub fn targets(&self) -> Result<Vec<&'static str>> {
+    /// The targeted modules, "all-linear" expanded, each checked against the known names: a
+    /// module's name (`q_proj`) or, as PEFT also writes them, a path ending in one
+    /// (`model.layers.0.self_attn.q_proj`).
+    pub fn targets(&self) -> Result<Vec<String>> {
         if self.r == 0 {
             bail!("lora r must be at least 1");
         }
@@ -66,23 +68,31 @@ impl LoraConfig {
             bail!("lora_dropout must be in [0, 1), got {}", self.lora_dropout);
         }
         if self.target_modules.iter().any(|t| t == "all-linear") {
-            return Ok(TARGET_MODULES.to_vec());
+            return Ok(TARGET_MODULES.iter().map(|m| m.to_string()).collect());
         }
-        let mut out = Vec::new();
         for t in &self.target_modules {
-            match TARGET_MODULES.iter().find(|m| *m == t) {
-                Some(m) => out.push(*m),
-                None => bail!(
+            let last = t.rsplit('.').next().unwrap_or(t);
+            if !TARGET_MODULES.contains(&last) {
+                bail!(
                     "target_modules: '{t}' is not a module of this model (known: {}, or all-linear)",
                     TARGET_MODULES.join(", ")
-                ),
+                );
             }
         }
-        if out.is_empty() {
+        if self.target_modules.is_empty() {
             bail!("target_modules is empty");
         }
-        Ok(out)
+        Ok(self.target_modules.clone())
     }
+}
+
+/// Whether PEFT's target `target` selects the module named `module`: the whole name, or its
+/// last dotted parts.
+pub fn targets_module(target: &str, module: &str) -> bool {
+    module == target
+        || module
+            .strip_suffix(target)
+            .is_some_and(|head| head.ends_with('.'))
 }
 
 /// Shared by every adapter of a model: whether adapters apply, whether dropout is on, and the
@@ -247,4 +257,30 @@ impl LoraLayer {
 /// A seeded generator for adapter initialisation.
 pub fn init_rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed)
+}
+
+#[cfg(test)]
+mod target_tests {
+    use super::*;
+
+    /// PEFT's matching: a name or a path, never a mere suffix of a name.
+    #[test]
+    fn targets_match_whole_names_and_paths() {
+        let m = "model.layers.0.self_attn.q_proj";
+        assert!(targets_module("q_proj", m));
+        assert!(targets_module("self_attn.q_proj", m));
+        assert!(targets_module(m, m));
+        assert!(!targets_module("_proj", m));
+        assert!(!targets_module("model.layers.1.self_attn.q_proj", m));
+        let paths = LoraConfig {
+            target_modules: vec![m.into()],
+            ..LoraConfig::default()
+        };
+        assert_eq!(paths.targets().unwrap(), [m]);
+        let bad = LoraConfig {
+            target_modules: vec!["model.layers.0.self_attn.qkv_proj".into()],
+            ..LoraConfig::default()
+        };
+        assert!(bad.targets().unwrap_err().to_string().contains("qkv_proj"));
+    }
 }

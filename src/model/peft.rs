@@ -3,9 +3,9 @@
 //! `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight` (A: r × in, B: out × r).
 
 use super::fetch::DEFAULT_MODEL_FILE;
-use super::llama::Llama;
-use super::lora::{LoraConfig, LoraLayer};
+use super::lora::{targets_module, LoraConfig, LoraLayer};
 use super::source::ModelSource;
+use super::transformer::Transformer;
 use crate::fsutil::write_dir_atomically;
 use anyhow::{bail, Context, Result};
 use candle_core::Tensor;
@@ -52,7 +52,7 @@ fn key(module: &str, matrix: &str) -> String {
 
 /// Writes the model's adapters as a PEFT folder, atomically.
 pub fn save_adapter(
-    model: &Llama,
+    model: &Transformer,
     config: &LoraConfig,
     base_model: Option<&str>,
     dir: &Path,
@@ -66,7 +66,7 @@ pub fn save_adapter(
 /// Writes adapter_config.json and adapter_model.safetensors into an existing folder (one that
 /// is being written atomically, such as a checkpoint's).
 pub fn write_adapter_files(
-    model: &Llama,
+    model: &Transformer,
     config: &LoraConfig,
     base_model: Option<&str>,
     dir: &Path,
@@ -106,7 +106,7 @@ pub fn write_adapter_files(
 }
 
 /// Reads a PEFT LoRA folder onto the model (replacing any adapters) and returns its config.
-pub fn load_adapter(model: &mut Llama, dir: &Path) -> Result<LoraConfig> {
+pub fn load_adapter(model: &mut Transformer, dir: &Path) -> Result<LoraConfig> {
     let config_path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&config_path)
         .with_context(|| format!("{}: cannot read", config_path.display()))?;
@@ -147,7 +147,7 @@ pub fn load_adapter(model: &mut Llama, dir: &Path) -> Result<LoraConfig> {
         .map_err(|e| anyhow::anyhow!("{}: corrupt or missing: {e}", weights_path.display()))?;
     let switch = model.adapters().clone();
     for (id, (module, linear)) in model.named_linears_mut().enumerate() {
-        if !targets.iter().any(|t| module.ends_with(t)) {
+        if !targets.iter().any(|t| targets_module(t, &module)) {
             linear.set_lora(None);
             continue;
         }

@@ -56,8 +56,11 @@ impl SafetensorsStore {
     }
 
     fn load(&self, name: &str) -> Result<Tensor> {
-        let full = format!("{name}.weight");
-        let t = self.tensors.load(&full, &self.device).with_context(|| {
+        self.load_full(&format!("{name}.weight"))
+    }
+
+    fn load_full(&self, full: &str) -> Result<Tensor> {
+        let t = self.tensors.load(full, &self.device).with_context(|| {
             format!(
                 "{}: tensor {full}",
                 self.files[0].parent().unwrap_or(Path::new(".")).display()
@@ -78,6 +81,12 @@ impl WeightStore for SafetensorsStore {
 
     fn embedding(&self, name: &str) -> Result<BaseWeight> {
         Ok(BaseWeight::Dense(self.load(name)?.to_dtype(self.dtype)?))
+    }
+
+    fn bias(&self, name: &str) -> Result<Tensor> {
+        Ok(self
+            .load_full(&format!("{name}.bias"))?
+            .to_dtype(DType::F32)?)
     }
 
     fn contains(&self, name: &str) -> bool {

@@ -1,5 +1,5 @@
-//! What `--model` names: a GGUF file, a Hugging Face folder, a Hub repo id, or nothing (the
-//! embedded default).
+//! What `--model` names: a GGUF file, a Hugging Face folder, a Hub repo id, a bundled model's
+//! name (`gemma3-270m`, fetched into the cache on first use), or nothing (the default model).
 
 use super::{fetch, hub};
 use anyhow::{bail, Result};
@@ -34,16 +34,33 @@ impl ModelSource {
         if path.is_file() {
             return Ok(Self::Gguf(path.to_path_buf()));
         }
+        // A bundled model by name or file name, or its place in the cache before it is
+        // fetched: the cached GGUF, which `resolve` fetches when missing.
+        if let Some(model) = fetch::bundled(arg).or_else(|| fetch::bundled_at(path)) {
+            return Ok(if *model == fetch::DEFAULT_MODEL {
+                Self::Default
+            } else {
+                Self::Gguf(fetch::model_path(model))
+            });
+        }
         if looks_like_repo_id(arg) {
             return Ok(Self::HubRepo(arg.to_string()));
         }
-        bail!("{arg}: no such GGUF file or model folder (nor an org/name Hub repo id)")
+        bail!(
+            "{arg}: no such GGUF file or model folder (nor an org/name Hub repo id, nor a \
+             bundled model: {})",
+            fetch::bundled_names()
+        )
     }
 
     /// Makes the model available locally, fetching it if needed.
     pub fn resolve(&self, progress: &mut dyn FnMut(&str)) -> Result<LocalModel> {
         Ok(match self {
             Self::Default => LocalModel::Gguf(fetch::ensure_default_model(progress)?),
+            Self::Gguf(p) if !p.is_file() => match fetch::bundled_at(p) {
+                Some(model) => LocalModel::Gguf(fetch::ensure_model(model, progress)?),
+                None => LocalModel::Gguf(p.clone()),
+            },
             Self::Gguf(p) => LocalModel::Gguf(p.clone()),
             Self::HfFolder(p) => LocalModel::HfFolder(p.clone()),
             Self::HubRepo(id) => LocalModel::HfFolder(hub::fetch_repo(id, progress)?),
@@ -100,5 +117,28 @@ mod tests {
         );
         let err = ModelSource::parse(Some("./missing/model.gguf")).unwrap_err();
         assert!(err.to_string().contains("no such GGUF file"), "{err}");
+        assert!(err.to_string().contains("gemma3-270m"), "{err}");
+    }
+
+    #[test]
+    fn bundled_names_resolve_to_the_cache() {
+        let gemma = fetch::model_path(&fetch::GEMMA3_270M);
+        for arg in ["gemma3-270m", "gemma-3-270m-q4_k_m.gguf"] {
+            assert_eq!(
+                ModelSource::parse(Some(arg)).unwrap(),
+                ModelSource::Gguf(gemma.clone())
+            );
+        }
+        if !gemma.is_file() {
+            // Its cache path names it too, before the fetch (as an adapter records it).
+            assert_eq!(
+                ModelSource::parse(gemma.to_str()).unwrap(),
+                ModelSource::Gguf(gemma.clone())
+            );
+        }
+        assert_eq!(
+            ModelSource::parse(Some("smollm2-135m")).unwrap(),
+            ModelSource::Default
+        );
     }
 }

@@ -12,6 +12,15 @@ pub trait WeightStore {
     fn vector(&self, name: &str) -> Result<Tensor>;
     /// The token embedding table as a weight of shape (vocab, hidden).
     fn embedding(&self, name: &str) -> Result<BaseWeight>;
+    /// A projection's bias, `name` without the `.bias` suffix, as f32.
+    fn bias(&self, name: &str) -> Result<Tensor> {
+        anyhow::bail!("tensor {name}.bias is missing")
+    }
+    /// Whether norm scales are stored as applied, 1 + w for Gemma (as llama.cpp writes them),
+    /// rather than as Hugging Face's w.
+    fn norms_applied_form(&self) -> bool {
+        false
+    }
     /// Whether a tensor of that name (without `.weight`) exists.
     fn contains(&self, name: &str) -> bool;
     /// The dtype activations run in for this store on `device`.

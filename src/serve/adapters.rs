@@ -5,7 +5,7 @@
 use super::catalog::Served;
 use crate::model::lora::LoraLayer;
 use crate::model::peft::load_adapter;
-use crate::model::Llama;
+use crate::model::Transformer;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
@@ -18,7 +18,7 @@ pub struct AdapterBank {
 
 impl AdapterBank {
     /// Loads each adapter (whose base was checked) and keeps its layers.
-    pub fn load(model: &mut Llama, dirs: &[PathBuf]) -> Result<Self> {
+    pub fn load(model: &mut Transformer, dirs: &[PathBuf]) -> Result<Self> {
         let mut layers = Vec::with_capacity(dirs.len());
         for dir in dirs {
             load_adapter(model, dir).with_context(|| format!("loading {}", dir.display()))?;
@@ -37,7 +37,7 @@ impl AdapterBank {
     }
 
     /// Makes the model run as `served`.
-    pub fn select(&mut self, model: &mut Llama, served: Served) {
+    pub fn select(&mut self, model: &mut Transformer, served: Served) {
         match served {
             Served::Base => model.adapters().set_enabled(false),
             Served::Adapter(i) => {

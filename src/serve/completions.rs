@@ -65,10 +65,14 @@ async fn run(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Re
 
 fn prompt_ids(state: &AppState, prompt: Prompt) -> Result<Vec<Vec<u32>>, ApiError> {
     let encode = |text: &str| {
-        state
+        let ids = state
             .tokenizer
             .encode(text)
-            .map_err(|e| ApiError::invalid("prompt", format!("{e:#}")))
+            .map_err(|e| ApiError::invalid("prompt", format!("{e:#}")))?;
+        Ok::<_, ApiError>(match (state.bos_id, ids.is_empty()) {
+            (Some(bos), false) => std::iter::once(bos).chain(ids).collect(),
+            _ => ids,
+        })
     };
     let prompts = match prompt {
         Prompt::Text(text) => vec![encode(&text)?],

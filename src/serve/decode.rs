@@ -5,7 +5,7 @@
 //! every step that its client still waits (a disconnect frees the row at once).
 
 use crate::model::generate::{Sampler, SamplingParams};
-use crate::model::{KvCache, Llama, TextTokenizer};
+use crate::model::{KvCache, TextTokenizer, Transformer};
 use anyhow::{bail, Result};
 use candle_core::Tensor;
 
@@ -81,7 +81,7 @@ impl Row {
 /// Continues every row together until each has ended; `stop_ids` end a row (empty: only
 /// length does).
 pub fn decode_batch(
-    model: &Llama,
+    model: &Transformer,
     tokenizer: &TextTokenizer,
     batch: &[BatchRow],
     stop_ids: &[u32],

@@ -116,6 +116,7 @@ pub fn serve_with(
         tokenizer,
         template,
         stop_ids,
+        bos_id,
         ..
     } = LoadedModel::load(&source, &device, progress)?;
     let bank = AdapterBank::load(&mut model, &dirs)?;
@@ -126,6 +127,7 @@ pub fn serve_with(
         catalog,
         tokenizer: tokenizer.clone(),
         template,
+        bos_id,
         context: model.config().max_position_embeddings,
         vocab_size: model.config().vocab_size,
         queue: queue.clone(),

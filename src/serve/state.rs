@@ -21,6 +21,8 @@ pub struct AppState {
     pub catalog: Catalog,
     pub tokenizer: Arc<TextTokenizer>,
     pub template: ChatTemplate,
+    /// The token a text prompt starts with, when the tokenizer adds one (Gemma's BOS).
+    pub bos_id: Option<u32>,
     /// The model's context (max_position_embeddings): prompt and reply together.
     pub context: usize,
     pub vocab_size: usize,

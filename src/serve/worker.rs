@@ -9,14 +9,14 @@ use super::job::{Finish, Job, RowEvent};
 use super::queue::Queue;
 use super::stats::Stats;
 use super::stop::StopMatcher;
-use crate::model::{Llama, TextTokenizer};
+use crate::model::{TextTokenizer, Transformer};
 use anyhow::{Context, Result};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub struct Worker {
-    pub model: Llama,
+    pub model: Transformer,
     pub bank: AdapterBank,
     pub tokenizer: Arc<TextTokenizer>,
     pub stop_ids: Vec<u32>,

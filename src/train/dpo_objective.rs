@@ -7,7 +7,7 @@ use super::objective::{MicroStep, Objective};
 use super::reference::{self, CacheKey, ReferenceLogps};
 use crate::config::RunConfig;
 use crate::data::preference::{load_preference_file, tokenize_pairs, PairLimits, TokenizedPairs};
-use crate::model::{Llama, LoadedModel};
+use crate::model::{LoadedModel, Transformer};
 use anyhow::Result;
 use candle_core::Device;
 use std::collections::BTreeMap;
@@ -121,7 +121,7 @@ impl DpoObjective {
 
     fn batch(
         &self,
-        model: &Llama,
+        model: &Transformer,
         pairs: &TokenizedPairs,
         reference: &ReferenceLogps,
         indices: &[usize],
@@ -222,7 +222,7 @@ impl Objective for DpoObjective {
         1
     }
 
-    fn micro_step(&self, model: &Llama, examples: &[usize]) -> Result<Option<MicroStep>> {
+    fn micro_step(&self, model: &Transformer, examples: &[usize]) -> Result<Option<MicroStep>> {
         self.batch(model, &self.pairs, &self.reference, examples)
             .map(Some)
     }

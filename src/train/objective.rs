@@ -4,7 +4,7 @@
 use super::loss::causal_lm_loss;
 use crate::data::batch::collate;
 use crate::data::sft::TokenizedDataset;
-use crate::model::{Llama, LoadedModel};
+use crate::model::{LoadedModel, Transformer};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use std::collections::BTreeMap;
@@ -60,7 +60,7 @@ pub trait Objective {
     /// tokens (as transformers does), DPO counts pairs.
     fn weight(&self, example: usize) -> usize;
     /// Forward pass and loss of one micro-batch; None when it carries no loss at all.
-    fn micro_step(&self, model: &Llama, examples: &[usize]) -> Result<Option<MicroStep>>;
+    fn micro_step(&self, model: &Transformer, examples: &[usize]) -> Result<Option<MicroStep>>;
     /// Metrics on the eval data (eval_loss, …), adapters on, dropout off; empty without eval data.
     fn evaluate(&self, model: &LoadedModel) -> Result<BTreeMap<String, f64>>;
 }
@@ -94,7 +94,7 @@ impl Objective for SftObjective {
         self.data.examples[example].loss_tokens()
     }
 
-    fn micro_step(&self, model: &Llama, examples: &[usize]) -> Result<Option<MicroStep>> {
+    fn micro_step(&self, model: &Transformer, examples: &[usize]) -> Result<Option<MicroStep>> {
         let rows: Vec<_> = examples.iter().map(|&i| &self.data.examples[i]).collect();
         let batch = collate(&rows, self.pad_id, &self.device)?;
         if batch.loss_tokens == 0 {

@@ -7,7 +7,7 @@
 use crate::data::batch::collate;
 use crate::data::preference::TokenizedPair;
 use crate::fsutil::{clean_leftovers, write_file_atomically};
-use crate::model::Llama;
+use crate::model::Transformer;
 use anyhow::{Context, Result};
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
@@ -115,7 +115,7 @@ pub fn save_cached(key: &str, logps: &ReferenceLogps) -> Result<()> {
 /// Summed completion log-probs of every pair under the model as it is now, without dropout or
 /// gradients, `batch_size` pairs at a time; `progress(done, total)` after each batch.
 pub fn compute(
-    model: &Llama,
+    model: &Transformer,
     pairs: &[TokenizedPair],
     batch_size: usize,
     pad_id: u32,
@@ -149,7 +149,7 @@ pub fn compute(
 /// concatenated forward): their summed completion log-probs as one (2n,) tensor, chosen first,
 /// with gradients when the model has trainable adapters, and each row's completion token count.
 pub fn pair_logps(
-    model: &Llama,
+    model: &Transformer,
     pairs: &[&TokenizedPair],
     pad_id: u32,
     device: &Device,

@@ -4,7 +4,7 @@
 
 use super::objective::Objective;
 use crate::model::lora::mix_seed;
-use crate::model::Llama;
+use crate::model::Transformer;
 use anyhow::{Context, Result};
 use candle_core::backprop::GradStore;
 use candle_core::Var;
@@ -28,7 +28,7 @@ pub struct Accumulated {
 /// `--phases` times them there; the trainer passes a no-op).
 pub fn accumulate(
     objective: &dyn Objective,
-    model: &Llama,
+    model: &Transformer,
     vars: &[Var],
     batches: &[Vec<usize>],
     seed: u64,

@@ -631,8 +631,15 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 fn base_name(config: &RunConfig) -> Option<String> {
+    let name = config.model_name.trim();
     Some(if config.model_name.is_empty() {
         crate::model::fetch::DEFAULT_MODEL_FILE.to_string()
+    } else if let Some(model) =
+        crate::model::fetch::bundled(name).filter(|_| !Path::new(name).exists())
+    {
+        // A bundled model named by its name: its file name, as for the default, which
+        // `--model` takes back and which matches the cached GGUF's name.
+        model.file.to_string()
     } else {
         config.model_name.clone()
     })
@@ -797,5 +804,24 @@ mod tests {
         let err = panics_as_errors(|| -> Result<()> { panic!("{} went wrong", "it") }).unwrap_err();
         assert_eq!(err.to_string(), "the trainer failed: it went wrong");
         assert_eq!(panics_as_errors(|| Ok(3)).unwrap(), 3);
+    }
+
+    #[test]
+    fn a_bundled_base_is_recorded_by_its_file_name() {
+        let named = |model_name: &str| {
+            base_name(&RunConfig {
+                model_name: model_name.into(),
+                ..RunConfig::default()
+            })
+            .unwrap()
+        };
+        assert_eq!(named(""), crate::model::fetch::DEFAULT_MODEL_FILE);
+        assert_eq!(named("gemma3-270m"), "gemma-3-270m-q4_k_m.gguf");
+        assert_eq!(named("models/other.gguf"), "models/other.gguf");
+        // The recorded name names the same model again.
+        assert_eq!(
+            ModelSource::parse(Some(&named("gemma3-270m"))).unwrap(),
+            ModelSource::parse(Some("gemma3-270m")).unwrap()
+        );
     }
 }

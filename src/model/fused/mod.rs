@@ -5,6 +5,7 @@
 //! op is checked against its composed form (tests/fused_ops.rs, on CUDA too).
 
 pub mod attention;
+pub mod geglu;
 pub mod kernels;
 pub mod label_logps;
 pub mod lora_linear;

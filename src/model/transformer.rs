@@ -1,25 +1,45 @@
-//! The Llama-family decoder: RMSNorm, RoPE, grouped-query attention, SwiGLU MLP,
-//! tied or untied output head. Built only from ops that have a backward pass, so the same
-//! forward serves generation and training.
+//! The decoder every family runs: RMSNorm, RoPE, grouped-query attention, a gated MLP, tied
+//! or untied output head, with the variations `family::Block` switches on (biases, q/k norms,
+//! sandwich norms, GELU gating, scaled embeddings, sliding windows). Built only from ops that
+//! have a backward pass, so the same forward serves generation and training.
 
-use super::config::LlamaConfig;
+use super::block::{checked, load_norm, DecoderLayer, LINEAR_NAMES};
+use super::config::ModelConfig;
 use super::fused;
 use super::layer_pass::training_node;
 use super::linear::{BaseWeight, Linear};
-use super::lora::{init_rng, AdapterSwitch, LoraConfig, LoraLayer};
+use super::lora::{init_rng, targets_module, AdapterSwitch, LoraConfig, LoraLayer};
+use super::mask::Masks;
 use super::weights::{embed, tied_head, WeightStore};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 
 #[derive(Debug, Clone)]
 pub struct RmsNorm {
+    /// The scale as applied: Gemma's (1 + w), everyone else's w.
     weight: Tensor,
     eps: f64,
+    /// What the Hugging Face file's weight lacks of `weight`: 1 for Gemma, else 0.
+    hf_offset: f64,
 }
 
 impl RmsNorm {
+    pub(crate) fn new(weight: Tensor, eps: f64, hf_offset: f64) -> Self {
+        Self {
+            weight,
+            eps,
+            hf_offset,
+        }
+    }
+
+    /// The scale as applied (llama.cpp stores this form for every family).
     pub fn weight(&self) -> &Tensor {
         &self.weight
+    }
+
+    /// The scale as a Hugging Face file stores it.
+    pub fn hf_weight(&self) -> Result<Tensor> {
+        Ok((&self.weight - self.hf_offset)?)
     }
 
     /// x / sqrt(mean(x²) + eps) · w, normalised in f32 as Hugging Face does.
@@ -51,13 +71,20 @@ struct Rope {
 }
 
 impl Rope {
-    fn new(config: &LlamaConfig, device: &Device) -> Result<Self> {
-        let dim = config.head_dim();
-        let inv_freq: Vec<f32> = (0..dim / 2)
-            .map(|i| 1.0 / config.rope_theta.powf(2.0 * i as f64 / dim as f64) as f32)
-            .collect();
-        let inv_freq = Tensor::from_vec(inv_freq, (1, dim / 2), device)?;
-        let stored = config.max_position_embeddings.min(ROPE_TABLE_POSITIONS);
+    /// The tables of the plain frequencies of `config` (its global layers' base, unscaled).
+    #[cfg(test)]
+    fn new(config: &ModelConfig, device: &Device) -> Result<Self> {
+        let inv_freq =
+            super::rope_scaling::RopeScaling::None.inv_freq(config.rope_theta, config.head_dim());
+        Self::from_inv_freq(&inv_freq, config.max_position_embeddings, device)
+    }
+
+    /// The tables for these inverse frequencies, up to `context` positions.
+    fn from_inv_freq(inv_freq: &[f64], context: usize, device: &Device) -> Result<Self> {
+        let half = inv_freq.len();
+        let inv_freq: Vec<f32> = inv_freq.iter().map(|&f| f as f32).collect();
+        let inv_freq = Tensor::from_vec(inv_freq, (1, half), device)?;
+        let stored = context.min(ROPE_TABLE_POSITIONS);
         let positions = Tensor::arange(0u32, stored as u32, device)?;
         let (cos, sin) = Self::compute(&inv_freq, &positions)?;
         Ok(Self { inv_freq, cos, sin })
@@ -145,32 +172,6 @@ impl RopeTables {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct Attention {
-    pub q_proj: Linear,
-    pub k_proj: Linear,
-    pub v_proj: Linear,
-    pub o_proj: Linear,
-    pub(crate) num_heads: usize,
-    pub(crate) num_kv_heads: usize,
-    pub(crate) head_dim: usize,
-}
-
-#[derive(Debug, Clone)]
-pub struct Mlp {
-    pub gate_proj: Linear,
-    pub up_proj: Linear,
-    pub down_proj: Linear,
-}
-
-#[derive(Debug, Clone)]
-pub struct DecoderLayer {
-    pub self_attn: Attention,
-    pub mlp: Mlp,
-    pub(crate) input_layernorm: RmsNorm,
-    pub(crate) post_attention_layernorm: RmsNorm,
-}
-
 /// Keys and values of past positions, one entry per layer.
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
@@ -217,14 +218,33 @@ impl KvCache {
     }
 }
 
+/// The global RoPE table (scaled as the config says) and, when some layers use another base,
+/// theirs.
+fn ropes(c: &ModelConfig, device: &Device) -> Result<(Rope, Option<Rope>)> {
+    let dim = c.head_dim();
+    let inv_freq = c.rope_scaling.inv_freq(c.rope_theta, dim);
+    let context = c.max_position_embeddings;
+    let global = Rope::from_inv_freq(&inv_freq, context, device)?;
+    let local = match c.rope_local_theta {
+        Some(theta) => {
+            let plain = super::rope_scaling::RopeScaling::None.inv_freq(theta, dim);
+            Some(Rope::from_inv_freq(&plain, context, device)?)
+        }
+        None => None,
+    };
+    Ok((global, local))
+}
+
 #[derive(Debug, Clone)]
-pub struct Llama {
-    config: LlamaConfig,
+pub struct Transformer {
+    config: ModelConfig,
     embed_tokens: BaseWeight,
     pub layers: Vec<DecoderLayer>,
     norm: RmsNorm,
     lm_head: Linear,
+    /// The global layers' RoPE table, and the local one of Gemma 3's sliding layers.
     rope: Rope,
+    rope_local: Option<Rope>,
     dtype: DType,
     device: Device,
     adapters: AdapterSwitch,
@@ -234,79 +254,37 @@ pub struct Llama {
     checkpointed_layers: usize,
 }
 
-fn checked(linear: Linear, name: &str, out: usize, inp: usize) -> Result<Linear> {
-    if (linear.out_features(), linear.in_features()) != (out, inp) {
-        bail!(
-            "tensor {name} has shape ({}, {}), the config says ({out}, {inp})",
-            linear.out_features(),
-            linear.in_features()
-        );
-    }
-    Ok(linear)
-}
-
-impl Llama {
-    pub fn load(store: &dyn WeightStore, config: LlamaConfig, device: &Device) -> Result<Self> {
+impl Transformer {
+    pub fn load(store: &dyn WeightStore, mut config: ModelConfig, device: &Device) -> Result<Self> {
         config.validate()?;
+        config.tie_word_embeddings = !store.contains("lm_head");
         let c = &config;
-        let (h, hd) = (c.hidden_size, c.head_dim());
-        let kv = c.num_key_value_heads * hd;
-        let norm = |name: &str| -> Result<RmsNorm> {
-            let weight = store.vector(name)?;
-            if weight.dims() != [h] {
-                bail!(
-                    "tensor {name} has shape {:?}, expected [{h}]",
-                    weight.dims()
-                );
-            }
-            Ok(RmsNorm {
-                weight,
-                eps: c.rms_norm_eps,
-            })
-        };
-        let linear =
-            |name: &str, out: usize, inp: usize| checked(store.linear(name)?, name, out, inp);
         // Not `with_capacity(num_hidden_layers)`: the count comes from the file's header, and a
         // corrupt one (up to 2^24 layers pass `validate`) would reserve gigabytes up front.
         let mut layers = Vec::new();
         for i in 0..c.num_hidden_layers {
-            let p = format!("model.layers.{i}");
-            layers.push(DecoderLayer {
-                self_attn: Attention {
-                    q_proj: linear(&format!("{p}.self_attn.q_proj"), h, h)?,
-                    k_proj: linear(&format!("{p}.self_attn.k_proj"), kv, h)?,
-                    v_proj: linear(&format!("{p}.self_attn.v_proj"), kv, h)?,
-                    o_proj: linear(&format!("{p}.self_attn.o_proj"), h, h)?,
-                    num_heads: c.num_attention_heads,
-                    num_kv_heads: c.num_key_value_heads,
-                    head_dim: hd,
-                },
-                mlp: Mlp {
-                    gate_proj: linear(&format!("{p}.mlp.gate_proj"), c.intermediate_size, h)?,
-                    up_proj: linear(&format!("{p}.mlp.up_proj"), c.intermediate_size, h)?,
-                    down_proj: linear(&format!("{p}.mlp.down_proj"), h, c.intermediate_size)?,
-                },
-                input_layernorm: norm(&format!("{p}.input_layernorm"))?,
-                post_attention_layernorm: norm(&format!("{p}.post_attention_layernorm"))?,
-            });
+            layers.push(DecoderLayer::load(store, c, i)?);
         }
         let embed_tokens = store.embedding("model.embed_tokens")?;
+        let h = c.hidden_size;
         let embed_head = checked(
             tied_head(&embed_tokens)?,
             "model.embed_tokens",
             c.vocab_size,
             h,
         )?;
-        let lm_head = if store.contains("lm_head") {
-            linear("lm_head", c.vocab_size, h)?
-        } else {
+        let lm_head = if c.tie_word_embeddings {
             embed_head
+        } else {
+            checked(store.linear("lm_head")?, "lm_head", c.vocab_size, h)?
         };
+        let (rope, rope_local) = ropes(c, device)?;
         Ok(Self {
-            rope: Rope::new(c, device)?,
+            rope,
+            rope_local,
             adapters: AdapterSwitch::default(),
             checkpointed_layers: c.num_hidden_layers,
-            norm: norm("model.norm")?,
+            norm: load_norm(store, c, "model.norm", h)?,
             dtype: store.activation_dtype(device),
             device: device.clone(),
             embed_tokens,
@@ -316,7 +294,7 @@ impl Llama {
         })
     }
 
-    pub fn config(&self) -> &LlamaConfig {
+    pub fn config(&self) -> &ModelConfig {
         &self.config
     }
 
@@ -351,19 +329,9 @@ impl Llama {
     /// Each projection with its Hugging Face name (`model.layers.3.self_attn.q_proj`).
     pub fn named_linears_mut(&mut self) -> impl Iterator<Item = (String, &mut Linear)> {
         self.layers.iter_mut().enumerate().flat_map(|(i, layer)| {
-            let (a, m) = (&mut layer.self_attn, &mut layer.mlp);
-            let linears = [
-                &mut a.q_proj,
-                &mut a.k_proj,
-                &mut a.v_proj,
-                &mut a.o_proj,
-                &mut m.gate_proj,
-                &mut m.up_proj,
-                &mut m.down_proj,
-            ];
             LINEAR_NAMES
                 .iter()
-                .zip(linears)
+                .zip(layer.linears_mut())
                 .map(move |(name, l)| (format!("model.layers.{i}.{name}"), l))
         })
     }
@@ -384,7 +352,7 @@ impl Llama {
         let mut rng = init_rng(seed);
         let (device, switch) = (self.device.clone(), self.adapters.clone());
         for (id, (name, linear)) in self.named_linears_mut().enumerate() {
-            let targeted = targets.iter().any(|t| name.ends_with(t));
+            let targeted = targets.iter().any(|t| targets_module(t, &name));
             let lora = if targeted {
                 let shape = (linear.in_features(), linear.out_features());
                 Some(LoraLayer::init(
@@ -465,13 +433,24 @@ impl Llama {
         {
             bail!("token id {bad} is outside the model's vocabulary of {vocab}");
         }
-        let mask = attention_mask(seq, offset, pads, &self.device)?;
+        let masks = Masks::new(&self.layers, seq, offset, pads, &self.device)?;
         // Training steps (adapters learning) run each layer as a graph node, the first
         // `checkpointed_layers` of them checkpointed; everything else runs the layers without
         // a graph.
         let training = self.adapters.training();
         let rope = self.rope.tables(batch, seq, offset, pads)?;
+        let rope_local = match &self.rope_local {
+            Some(r) => Some(r.tables(batch, seq, offset, pads)?),
+            None => None,
+        };
         let mut x = embed(&self.embed_tokens, ids, self.dtype)?;
+        if self.config.family.block().scaled_embeddings {
+            // As Gemma does: √hidden rounded to the activations' dtype first.
+            let scale = Tensor::new(self.config.hidden_size as f32, &self.device)?
+                .sqrt()?
+                .to_dtype(self.dtype)?;
+            x = x.broadcast_mul(&scale)?;
+        }
         for (i, layer) in self.layers.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| {
                 if c.layers.len() != self.layers.len() {
@@ -479,12 +458,17 @@ impl Llama {
                 }
                 &mut c.layers[i]
             });
+            let rope = match (&rope_local, layer.self_attn.local_rope) {
+                (Some(local), true) => local,
+                _ => &rope,
+            };
+            let mask = masks.of(layer);
             x = match layer_cache {
                 None if training => {
                     let recompute = i < self.checkpointed_layers;
-                    training_node(layer, &x, mask.as_ref(), &rope, recompute)?
+                    training_node(layer, &x, mask, rope, recompute)?
                 }
-                cache => layer.pass(&x, mask.as_ref(), &rope, cache)?.0,
+                cache => layer.pass(&x, mask, rope, cache)?.0,
             };
         }
         self.norm.forward(&x)
@@ -553,24 +537,20 @@ impl Llama {
             "model.embed_tokens.weight".to_string(),
             WeightRef::Embedding(&self.embed_tokens),
         )];
+        let norm_names = self.config.family.norm_names();
         for (i, layer) in self.layers.iter().enumerate() {
             let p = format!("model.layers.{i}");
             for (name, l) in LINEAR_NAMES.iter().zip(layer.linears()) {
                 out.push((format!("{p}.{name}.weight"), WeightRef::Linear(l)));
+                if let Some(b) = l.bias() {
+                    out.push((format!("{p}.{name}.bias"), WeightRef::Vector(b)));
+                }
             }
-            out.push((
-                format!("{p}.input_layernorm.weight"),
-                WeightRef::Vector(layer.input_layernorm.weight()),
-            ));
-            out.push((
-                format!("{p}.post_attention_layernorm.weight"),
-                WeightRef::Vector(layer.post_attention_layernorm.weight()),
-            ));
+            for (name, n) in layer.norms(norm_names) {
+                out.push((format!("{p}.{name}.weight"), WeightRef::Norm(n)));
+            }
         }
-        out.push((
-            "model.norm.weight".into(),
-            WeightRef::Vector(self.norm.weight()),
-        ));
+        out.push(("model.norm.weight".into(), WeightRef::Norm(&self.norm)));
         if !self.config.tie_word_embeddings {
             out.push(("lm_head.weight".into(), WeightRef::Linear(&self.lm_head)));
         }
@@ -588,24 +568,10 @@ impl Llama {
 
     /// Parameters of the model, counted from its tensors.
     pub fn parameter_count(&self) -> usize {
-        let c = &self.config;
-        let per_layer: usize = self
-            .layers
-            .first()
-            .map(|l| {
-                l.linears()
-                    .iter()
-                    .map(|x| x.out_features() * x.in_features())
-                    .sum::<usize>()
-                    + 2 * c.hidden_size
-            })
-            .unwrap_or(0);
-        let head = if c.tie_word_embeddings {
-            0
-        } else {
-            c.vocab_size * c.hidden_size
-        };
-        c.vocab_size * c.hidden_size + per_layer * c.num_hidden_layers + c.hidden_size + head
+        self.weights()
+            .iter()
+            .map(|(_, w)| w.shape().iter().product::<usize>())
+            .sum()
     }
 }
 
@@ -616,7 +582,9 @@ pub enum WeightRef<'a> {
     Linear(&'a Linear),
     /// The token embedding table (vocab, hidden).
     Embedding(&'a BaseWeight),
-    /// A norm scale.
+    /// A norm's scale.
+    Norm(&'a RmsNorm),
+    /// A bias.
     Vector(&'a Tensor),
 }
 
@@ -626,84 +594,29 @@ impl WeightRef<'_> {
             Self::Linear(l) => vec![l.out_features(), l.in_features()],
             Self::Embedding(BaseWeight::Quantized(q)) => q.shape().dims().to_vec(),
             Self::Embedding(BaseWeight::Dense(t)) => t.dims().to_vec(),
+            Self::Norm(n) => n.weight().dims().to_vec(),
             Self::Vector(t) => t.dims().to_vec(),
         }
     }
 
-    /// The base weight as a dense tensor of `dtype` (no adapter merged).
+    /// The base weight as a dense tensor of `dtype` (no adapter merged), as a Hugging Face
+    /// file stores it.
     pub fn dense(&self, dtype: DType) -> Result<Tensor> {
         match self {
             Self::Linear(l) => l.dequantized(dtype),
             Self::Embedding(table) => Linear::new((*table).clone())?.dequantized(dtype),
+            Self::Norm(n) => Ok(n.hf_weight()?.to_dtype(dtype)?),
             Self::Vector(t) => Ok(t.to_dtype(dtype)?),
         }
     }
-}
 
-/// The projections of a layer under their Hugging Face names, in the order of `linears()`.
-pub const LINEAR_NAMES: [&str; 7] = [
-    "self_attn.q_proj",
-    "self_attn.k_proj",
-    "self_attn.v_proj",
-    "self_attn.o_proj",
-    "mlp.gate_proj",
-    "mlp.up_proj",
-    "mlp.down_proj",
-];
-
-impl DecoderLayer {
-    /// The seven projections, in PEFT's target-module order.
-    pub fn linears(&self) -> [&Linear; 7] {
-        let (a, m) = (&self.self_attn, &self.mlp);
-        [
-            &a.q_proj,
-            &a.k_proj,
-            &a.v_proj,
-            &a.o_proj,
-            &m.gate_proj,
-            &m.up_proj,
-            &m.down_proj,
-        ]
+    /// As `dense`, with norms in the form they apply (as llama.cpp stores them).
+    pub fn dense_applied(&self, dtype: DType) -> Result<Tensor> {
+        match self {
+            Self::Norm(n) => Ok(n.weight().to_dtype(dtype)?),
+            other => other.dense(dtype),
+        }
     }
-}
-
-/// Additive mask, -inf where a query may not look: at a later position, or (with left
-/// padding) at a padded column. Shape (seq, offset + seq) without padding, else
-/// (batch, 1, seq, offset + seq). A padded query still sees itself, so its softmax row is
-/// never all -inf; nothing reads what it computes.
-fn attention_mask(
-    seq: usize,
-    offset: usize,
-    pads: &[usize],
-    device: &Device,
-) -> Result<Option<Tensor>> {
-    let padded = pads.iter().any(|&p| p > 0);
-    if seq <= 1 && !padded {
-        return Ok(None);
-    }
-    let total = offset + seq;
-    let rows: &[usize] = if padded { pads } else { &[0] };
-    let data: Vec<f32> = rows
-        .iter()
-        .flat_map(|&pad| {
-            (0..seq).flat_map(move |i| {
-                let query = i + offset;
-                (0..total).map(move |j| {
-                    if j > query || (j < pad && j != query) {
-                        f32::NEG_INFINITY
-                    } else {
-                        0.0
-                    }
-                })
-            })
-        })
-        .collect();
-    let mask = if padded {
-        Tensor::from_vec(data, (pads.len(), 1, seq, total), device)
-    } else {
-        Tensor::from_vec(data, (seq, total), device)
-    };
-    Ok(Some(mask.context("building the attention mask")?))
 }
 
 #[cfg(test)]
@@ -735,7 +648,7 @@ mod tests {
     /// room for 2^24 layers first (found by fuzz/ target gguf: a 4.9 GB allocation).
     #[test]
     fn huge_layer_count_fails_without_reserving_it() {
-        let config = LlamaConfig {
+        let config = ModelConfig {
             vocab_size: 16,
             hidden_size: 8,
             intermediate_size: 16,
@@ -746,13 +659,14 @@ mod tests {
             rms_norm_eps: 1e-5,
             max_position_embeddings: 16,
             tie_word_embeddings: true,
+            ..ModelConfig::default()
         };
-        let err = Llama::load(&Empty, config, &Device::Cpu).unwrap_err();
+        let err = Transformer::load(&Empty, config, &Device::Cpu).unwrap_err();
         assert!(format!("{err:#}").contains("model.layers.0"), "{err:#}");
     }
 
-    fn rope_config(context: usize) -> LlamaConfig {
-        LlamaConfig {
+    fn rope_config(context: usize) -> ModelConfig {
+        ModelConfig {
             vocab_size: 16,
             hidden_size: 8,
             intermediate_size: 16,
@@ -763,6 +677,7 @@ mod tests {
             rms_norm_eps: 1e-5,
             max_position_embeddings: context,
             tie_word_embeddings: true,
+            ..ModelConfig::default()
         }
     }
 
