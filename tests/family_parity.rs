@@ -159,27 +159,17 @@ family!(mistral);
 family!(qwen2);
 family!(qwen3);
 family!(gemma3);
+family!(phi3);
 
 /// The config an export writes reads back to the same config, for every family.
 #[test]
 fn exported_configs_read_back_the_same() {
     let scratch = common::scratch_dir("family_configs");
-    for case in ["llama3", "mistral", "qwen2", "qwen3", "gemma3"] {
+    for case in ["llama3", "mistral", "qwen2", "qwen3", "gemma3", "phi3"] {
         let config = base_model(case).config().clone();
         let path = scratch.join(format!("{case}.json"));
         let json = config.to_hf_json().unwrap();
         std::fs::write(&path, serde_json::to_string(&json).unwrap()).unwrap();
         assert_eq!(ModelConfig::from_hf_json(&path).unwrap(), config, "{case}");
     }
-}
-
-/// Phi-3's fused projections are not run yet: its config is refused by name, not misread.
-#[test]
-fn phi3_is_refused_by_name() {
-    let err = ModelConfig::from_hf_json(&dir("phi3").join("base/config.json")).unwrap_err();
-    let text = format!("{err:#}");
-    assert!(
-        text.contains("'Phi3ForCausalLM' is not supported"),
-        "{text}"
-    );
 }

@@ -212,17 +212,17 @@ fn write_gguf(path: &Path, metadata: &[(&str, Value)]) {
 #[test]
 fn other_architectures_and_mismatched_tokenizers_are_refused() {
     let dir = common::scratch_dir("bad_gguf");
-    let phi = dir.join("phi.gguf");
+    let falcon = dir.join("falcon.gguf");
     write_gguf(
-        &phi,
-        &[("general.architecture", Value::String("phi3".into()))],
+        &falcon,
+        &[("general.architecture", Value::String("falcon".into()))],
     );
     assert_one_line_error(
-        &tunelab(&["model", "info", phi.to_str().unwrap()], &[]),
+        &tunelab(&["model", "info", falcon.to_str().unwrap()], &[]),
         &[
-            "phi.gguf",
-            "architecture 'phi3' is not supported",
-            "llama, qwen2, qwen3, gemma3",
+            "falcon.gguf",
+            "architecture 'falcon' is not supported",
+            "llama, qwen2, qwen3, gemma3, phi3",
         ],
     );
 

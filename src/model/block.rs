@@ -10,10 +10,6 @@ use anyhow::{bail, Result};
 
 #[derive(Debug, Clone)]
 pub struct Attention {
-    pub q_proj: Linear,
-    pub k_proj: Linear,
-    pub v_proj: Linear,
-    pub o_proj: Linear,
     /// RMSNorm over head_dim on queries and keys before RoPE (Qwen3, Gemma 3).
     pub(crate) q_norm: Option<RmsNorm>,
     pub(crate) k_norm: Option<RmsNorm>,
@@ -28,17 +24,19 @@ pub struct Attention {
 
 #[derive(Debug, Clone)]
 pub struct Mlp {
-    pub gate_proj: Linear,
-    pub up_proj: Linear,
-    pub down_proj: Linear,
     /// GELU (tanh) gating instead of SiLU.
     pub(crate) gelu_gate: bool,
+    /// The width of the gate (and of up): where a fused gate_up_proj's output splits.
+    pub(crate) intermediate: usize,
 }
 
 #[derive(Debug, Clone)]
 pub struct DecoderLayer {
     pub self_attn: Attention,
     pub mlp: Mlp,
+    /// The projections in `layout`'s order.
+    projections: Vec<Linear>,
+    pub(crate) layout: Layout,
     /// Before the attention and before the MLP.
     pub(crate) attn_norm: RmsNorm,
     pub(crate) mlp_norm: RmsNorm,
@@ -47,7 +45,7 @@ pub struct DecoderLayer {
     pub(crate) mlp_out_norm: Option<RmsNorm>,
 }
 
-/// The projections of a layer under their Hugging Face names, in the order of `linears()`.
+/// The projections of a plain layer under their Hugging Face names, in PEFT's order.
 pub const LINEAR_NAMES: [&str; 7] = [
     "self_attn.q_proj",
     "self_attn.k_proj",
@@ -58,32 +56,69 @@ pub const LINEAR_NAMES: [&str; 7] = [
     "mlp.down_proj",
 ];
 
-impl DecoderLayer {
-    /// The seven projections, in PEFT's target-module order.
-    pub fn linears(&self) -> [&Linear; 7] {
-        let (a, m) = (&self.self_attn, &self.mlp);
-        [
-            &a.q_proj,
-            &a.k_proj,
-            &a.v_proj,
-            &a.o_proj,
-            &m.gate_proj,
-            &m.up_proj,
-            &m.down_proj,
-        ]
+/// Phi-3's: q, k and v in one product, gate and up in another.
+pub const FUSED_LINEAR_NAMES: [&str; 4] = [
+    "self_attn.qkv_proj",
+    "self_attn.o_proj",
+    "mlp.gate_up_proj",
+    "mlp.down_proj",
+];
+
+/// Where each projection sits in a layer's list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// q, k, v, o, gate, up, down.
+    Separate,
+    /// qkv, o, gate_up, down.
+    Fused,
+}
+
+impl Layout {
+    pub fn names(self) -> &'static [&'static str] {
+        match self {
+            Self::Separate => &LINEAR_NAMES,
+            Self::Fused => &FUSED_LINEAR_NAMES,
+        }
     }
 
-    pub(crate) fn linears_mut(&mut self) -> [&mut Linear; 7] {
-        let (a, m) = (&mut self.self_attn, &mut self.mlp);
-        [
-            &mut a.q_proj,
-            &mut a.k_proj,
-            &mut a.v_proj,
-            &mut a.o_proj,
-            &mut m.gate_proj,
-            &mut m.up_proj,
-            &mut m.down_proj,
-        ]
+    /// The indices of the products that make q, k and v (one when fused).
+    pub(crate) fn qkv(self) -> std::ops::Range<usize> {
+        match self {
+            Self::Separate => 0..3,
+            Self::Fused => 0..1,
+        }
+    }
+
+    pub(crate) fn o(self) -> usize {
+        self.qkv().end
+    }
+
+    /// The indices of the products that make the gate and up (one when fused).
+    pub(crate) fn gate_up(self) -> std::ops::Range<usize> {
+        match self {
+            Self::Separate => 4..6,
+            Self::Fused => 2..3,
+        }
+    }
+
+    pub(crate) fn down(self) -> usize {
+        self.gate_up().end
+    }
+}
+
+impl DecoderLayer {
+    /// The projections, in PEFT's target-module order (`names()` gives their names).
+    pub fn linears(&self) -> Vec<&Linear> {
+        self.projections.iter().collect()
+    }
+
+    pub(crate) fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear> {
+        self.projections.iter_mut()
+    }
+
+    /// The projections' names inside the layer (`self_attn.q_proj`), in `linears()`'s order.
+    pub fn linear_names(&self) -> &'static [&'static str] {
+        self.layout.names()
     }
 
     /// Every norm with its name inside the layer (`input_layernorm`, `self_attn.q_norm`).
@@ -103,7 +138,7 @@ impl DecoderLayer {
         let block = c.family.block();
         let names = c.family.norm_names();
         let p = format!("model.layers.{i}");
-        let (h, hd) = (c.hidden_size, c.head_dim());
+        let (h, hd, inter) = (c.hidden_size, c.head_dim(), c.intermediate_size);
         let (q, kv) = (c.num_attention_heads * hd, c.num_key_value_heads * hd);
         let norm = |name: &str, width: usize| load_norm(store, c, &format!("{p}.{name}"), width);
         let linear = |name: &str, out: usize, inp: usize| {
@@ -117,6 +152,26 @@ impl DecoderLayer {
             }
             l.with_bias(store.bias(&format!("{p}.{name}"))?)
         };
+        let (layout, projections) = if block.fused_projections {
+            let list = vec![
+                linear("self_attn.qkv_proj", q + 2 * kv, h)?,
+                linear("self_attn.o_proj", h, q)?,
+                linear("mlp.gate_up_proj", 2 * inter, h)?,
+                linear("mlp.down_proj", h, inter)?,
+            ];
+            (Layout::Fused, list)
+        } else {
+            let list = vec![
+                biased("self_attn.q_proj", q)?,
+                biased("self_attn.k_proj", kv)?,
+                biased("self_attn.v_proj", kv)?,
+                linear("self_attn.o_proj", h, q)?,
+                linear("mlp.gate_proj", inter, h)?,
+                linear("mlp.up_proj", inter, h)?,
+                linear("mlp.down_proj", h, inter)?,
+            ];
+            (Layout::Separate, list)
+        };
         let qk_norm = |name: &str| block.qk_norm.then(|| norm(name, hd)).transpose();
         let sandwich = |name: Option<&str>| match (block.sandwich_norms, name) {
             (true, Some(n)) => norm(n, h).map(Some),
@@ -125,10 +180,6 @@ impl DecoderLayer {
         let window = c.window_of(i);
         Ok(Self {
             self_attn: Attention {
-                q_proj: biased("self_attn.q_proj", q)?,
-                k_proj: biased("self_attn.k_proj", kv)?,
-                v_proj: biased("self_attn.v_proj", kv)?,
-                o_proj: linear("self_attn.o_proj", h, q)?,
                 q_norm: qk_norm("self_attn.q_norm")?,
                 k_norm: qk_norm("self_attn.k_norm")?,
                 num_heads: c.num_attention_heads,
@@ -138,11 +189,11 @@ impl DecoderLayer {
                 local_rope: window.is_some() && c.rope_local_theta.is_some(),
             },
             mlp: Mlp {
-                gate_proj: linear("mlp.gate_proj", c.intermediate_size, h)?,
-                up_proj: linear("mlp.up_proj", c.intermediate_size, h)?,
-                down_proj: linear("mlp.down_proj", h, c.intermediate_size)?,
                 gelu_gate: block.gelu_gate,
+                intermediate: inter,
             },
+            projections,
+            layout,
             attn_norm: norm(names.attn_in, h)?,
             mlp_norm: norm(names.mlp_in, h)?,
             attn_out_norm: sandwich(names.attn_out)?,

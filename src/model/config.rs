@@ -462,6 +462,10 @@ impl HfConfig {
         let theta_in = |v: Option<&serde_json::Value>| {
             v.and_then(|p| p.get("rope_theta")).and_then(|t| t.as_f64())
         };
+        let partial = global.and_then(|g| g.get("partial_rotary_factor")?.as_f64());
+        if partial.is_some_and(|f| f != 1.0) {
+            bail!("partial_rotary_factor != 1 is not supported yet");
+        }
         let theta = self.rope_theta.or(theta_in(global)).unwrap_or(10_000.0);
         let local = self
             .rope_local_base_freq

@@ -1,4 +1,4 @@
-//! Model families: the few things in which Llama, Qwen2, Qwen3 and Gemma 3 differ. Everything
+//! Model families: the few things in which Llama, Qwen2, Qwen3, Gemma 3 and Phi-3 differ. Everything
 //! else (loading, the layer's forward and backward, LoRA, generation) is written once in
 //! `transformer.rs` and `layer_pass.rs` and reads these switches.
 
@@ -16,6 +16,8 @@ pub enum Family {
     Qwen3,
     /// Gemma 3 text models: see `Block` for the list.
     Gemma3,
+    /// Phi-3 / Phi-3.5 mini: q, k, v fused into qkv_proj, gate and up into gate_up_proj.
+    Phi3,
 }
 
 /// The variations of the decoder block a family turns on.
@@ -33,6 +35,8 @@ pub struct Block {
     pub norm_plus_one: bool,
     /// Embeddings multiplied by √hidden_size.
     pub scaled_embeddings: bool,
+    /// q, k, v as one product and gate, up as another (Phi-3).
+    pub fused_projections: bool,
 }
 
 /// The Hugging Face names of a layer's norms, by their place in the block.
@@ -45,7 +49,13 @@ pub struct NormNames {
 }
 
 impl Family {
-    pub const ALL: [Family; 4] = [Self::Llama, Self::Qwen2, Self::Qwen3, Self::Gemma3];
+    pub const ALL: [Family; 5] = [
+        Self::Llama,
+        Self::Qwen2,
+        Self::Qwen3,
+        Self::Gemma3,
+        Self::Phi3,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -53,6 +63,7 @@ impl Family {
             Self::Qwen2 => "qwen2",
             Self::Qwen3 => "qwen3",
             Self::Gemma3 => "gemma3",
+            Self::Phi3 => "phi3",
         }
     }
 
@@ -64,6 +75,7 @@ impl Family {
             gelu_gate: false,
             norm_plus_one: false,
             scaled_embeddings: false,
+            fused_projections: false,
         };
         match self {
             Self::Llama => plain,
@@ -81,6 +93,10 @@ impl Family {
                 gelu_gate: true,
                 norm_plus_one: true,
                 scaled_embeddings: true,
+                ..plain
+            },
+            Self::Phi3 => Block {
+                fused_projections: true,
                 ..plain
             },
         }
@@ -105,6 +121,7 @@ impl Family {
             "Qwen2ForCausalLM" => Some(Self::Qwen2),
             "Qwen3ForCausalLM" => Some(Self::Qwen3),
             "Gemma3ForCausalLM" => Some(Self::Gemma3),
+            "Phi3ForCausalLM" => Some(Self::Phi3),
             _ => None,
         }
     }
@@ -116,6 +133,7 @@ impl Family {
             Self::Qwen2 => ("Qwen2ForCausalLM", "qwen2"),
             Self::Qwen3 => ("Qwen3ForCausalLM", "qwen3"),
             Self::Gemma3 => ("Gemma3ForCausalLM", "gemma3_text"),
+            Self::Phi3 => ("Phi3ForCausalLM", "phi3"),
         }
     }
 
@@ -156,6 +174,7 @@ pub const SUPPORTED_HF_ARCHITECTURES: &[&str] = &[
     "Qwen2ForCausalLM",
     "Qwen3ForCausalLM",
     "Gemma3ForCausalLM",
+    "Phi3ForCausalLM",
 ];
 
 /// Every family's GGUF architecture names, for messages.

@@ -192,6 +192,8 @@ fn gguf_stem(hf: &str, family: Family) -> Option<String> {
     let layer: usize = layer.parse().ok()?;
     let sandwich = family.block().sandwich_norms;
     let part = match part {
+        "self_attn.qkv_proj" => "attn_qkv",
+        "mlp.gate_up_proj" => "ffn_up",
         "self_attn.q_proj" => "attn_q",
         "self_attn.k_proj" => "attn_k",
         "self_attn.v_proj" => "attn_v",

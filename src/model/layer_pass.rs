@@ -9,7 +9,7 @@
 //! forward, more memory held). The adapters' gradients, which are not inputs of that node, go to the
 //! AdapterSwitch; `Llama::backward` collects them.
 
-use super::block::{DecoderLayer, Mlp};
+use super::block::{DecoderLayer, Layout, Mlp};
 use super::fused::attention::Attention as AttentionOp;
 use super::fused::geglu::GeGlu;
 use super::fused::kernels::add;
@@ -20,7 +20,7 @@ use super::fused::{self, Fused};
 use super::linear::Linear;
 use super::mask::LayerMask;
 use super::transformer::{RmsNorm, RopeTables};
-use candle_core::{Result, Tensor};
+use candle_core::{Result, Tensor, D};
 
 /// A projection's adapter op with its A and B (None: the base alone), made once per pass so
 /// that the backward reuses the weight the forward dequantized.
@@ -28,7 +28,7 @@ type Prepared = Option<(LoraLinear, Tensor, Tensor)>;
 
 /// What the backward needs of a forward pass.
 pub struct Saved {
-    /// q, k, v, o, gate, up, down, as `DecoderLayer::linears` orders them.
+    /// The projections' adapter ops, as `DecoderLayer::linears` orders them.
     projections: Vec<Prepared>,
     /// The normalised inputs of the attention and of the MLP.
     h1: Tensor,
@@ -99,6 +99,35 @@ impl Mlp {
 }
 
 impl DecoderLayer {
+    /// q, k and v of the attention's input, through `project(i)` (the layer's i-th product):
+    /// three products, or one split in three.
+    fn qkv(&self, project: &dyn Fn(usize) -> Result<Tensor>) -> Result<[Tensor; 3]> {
+        match self.layout {
+            Layout::Separate => Ok([project(0)?, project(1)?, project(2)?]),
+            Layout::Fused => {
+                let all = project(0)?;
+                let a = &self.self_attn;
+                let d = all.dim(D::Minus1)? / (a.num_heads + 2 * a.num_kv_heads);
+                let (q, kv) = (a.num_heads * d, a.num_kv_heads * d);
+                let part = |from: usize, len: usize| all.narrow(D::Minus1, from, len)?.contiguous();
+                Ok([part(0, q)?, part(q, kv)?, part(q + kv, kv)?])
+            }
+        }
+    }
+
+    /// The gate and up of the MLP's input: two products, or one split in halves.
+    fn gate_up(&self, project: &dyn Fn(usize) -> Result<Tensor>) -> Result<[Tensor; 2]> {
+        match self.layout {
+            Layout::Separate => Ok([project(4)?, project(5)?]),
+            Layout::Fused => {
+                let all = project(2)?;
+                let n = self.mlp.intermediate;
+                let part = |from: usize| all.narrow(D::Minus1, from, n)?.contiguous();
+                Ok([part(0)?, part(n)?])
+            }
+        }
+    }
+
     /// Queries or keys (batch, seq, heads·head_dim) as rotated heads, through the head norm
     /// when the layer has one; with it, also the heads before the norm.
     fn heads(
@@ -149,17 +178,13 @@ impl DecoderLayer {
         let p: Vec<Prepared> = self.linears().iter().map(|l| l.lora_op()).collect();
         let linears = self.linears();
         let project = |i: usize, x: &Tensor| linears[i].apply_with(&p[i], x);
+        let layout = self.layout;
         let h1 = normed(&self.attn_norm, x)?;
         let rope_op = rope.op()?;
-        let (q, q_heads) =
-            self.heads(&project(0, &h1)?, a.num_heads, a.q_norm.as_ref(), &rope_op)?;
-        let (mut k, k_heads) = self.heads(
-            &project(1, &h1)?,
-            a.num_kv_heads,
-            a.k_norm.as_ref(),
-            &rope_op,
-        )?;
-        let mut v = split(&project(2, &h1)?, a.num_kv_heads)?;
+        let [qp, kp, vp] = self.qkv(&|i| project(i, &h1))?;
+        let (q, q_heads) = self.heads(&qp, a.num_heads, a.q_norm.as_ref(), &rope_op)?;
+        let (mut k, k_heads) = self.heads(&kp, a.num_kv_heads, a.k_norm.as_ref(), &rope_op)?;
+        let mut v = split(&vp, a.num_kv_heads)?;
         if let Some(slot) = cache {
             if let Some((pk, pv)) = slot.as_ref() {
                 k = Tensor::cat(&[pk, &k], 2)?;
@@ -173,16 +198,15 @@ impl DecoderLayer {
             scale: a.scale,
         };
         let merged = merge(&attention.forward(&[q.clone(), k.clone(), v.clone()])?)?;
-        let o = project(3, &merged)?;
+        let o = project(layout.o(), &merged)?;
         let (x2, attn_out) = match &self.attn_out_norm {
             Some(n) => (add(x, &normed(n, &o)?)?, Some(o)),
             None => (add(x, &o)?, None),
         };
         let h2 = normed(&self.mlp_norm, &x2)?;
-        let gate = project(4, &h2)?;
-        let up = project(5, &h2)?;
+        let [gate, up] = self.gate_up(&|i| project(i, &h2))?;
         let hidden = self.mlp.gate_forward(&gate, &up)?;
-        let m = project(6, &hidden)?;
+        let m = project(layout.down(), &hidden)?;
         let (y, mlp_out) = match &self.mlp_out_norm {
             Some(n) => (add(&x2, &normed(n, &m)?)?, Some(m)),
             None => (add(&x2, &m)?, None),
@@ -229,14 +253,18 @@ impl DecoderLayer {
             _ => Ok(g.clone()),
         };
         // MLP: y = x2 + [norm](down(act(gate(h2)) · up(h2))).
+        let layout = self.layout;
         let g_m = through(&self.mlp_out_norm, &s.mlp_out, gy)?;
-        let g_hidden = back(6, &s.hidden, &g_m, None)?;
+        let g_hidden = back(layout.down(), &s.hidden, &g_m, None)?;
         let (g_gate, g_up) = self.mlp.gate_backward(&s.gate, &s.up, &g_hidden)?;
-        let g_h2 = back(5, &s.h2, &g_up, Some(back(4, &s.h2, &g_gate, None)?))?;
+        let g_h2 = match layout {
+            Layout::Separate => back(5, &s.h2, &g_up, Some(back(4, &s.h2, &g_gate, None)?))?,
+            Layout::Fused => back(2, &s.h2, &Tensor::cat(&[&g_gate, &g_up], D::Minus1)?, None)?,
+        };
         let g_x2 = add(gy, &normed_backward(&self.mlp_norm, &s.x2, &g_h2)?)?;
         // Attention: x2 = x + [norm](o(attention(rope(q(h1)), rope(k(h1)), v(h1)))).
         let g_o = through(&self.attn_out_norm, &s.attn_out, &g_x2)?;
-        let g_merged = back(3, &s.merged, &g_o, None)?;
+        let g_merged = back(layout.o(), &s.merged, &g_o, None)?;
         let g_heads = split(&g_merged, a.num_heads)?;
         let qkv = [s.q.clone(), s.k.clone(), s.v.clone()];
         let mut g = s.attention.backward(&qkv, gy, &g_heads)?.into_iter();
@@ -254,9 +282,19 @@ impl DecoderLayer {
         let g_q = self.heads_backward(&g_q, a.q_norm.as_ref(), q_heads, &rope_op)?;
         let g_k = self.heads_backward(&g_k, a.k_norm.as_ref(), k_heads, &rope_op)?;
         let g_v = merge(&g_v)?;
-        let g_h1 = back(0, &s.h1, &g_q, None)?;
-        let g_h1 = back(1, &s.h1, &g_k, Some(g_h1))?;
-        let g_h1 = back(2, &s.h1, &g_v, Some(g_h1))?;
+        let g_h1 = match layout {
+            Layout::Separate => {
+                let g_h1 = back(0, &s.h1, &g_q, None)?;
+                let g_h1 = back(1, &s.h1, &g_k, Some(g_h1))?;
+                back(2, &s.h1, &g_v, Some(g_h1))?
+            }
+            Layout::Fused => back(
+                0,
+                &s.h1,
+                &Tensor::cat(&[&g_q, &g_k, &g_v], D::Minus1)?,
+                None,
+            )?,
+        };
         add(&g_x2, &normed_backward(&self.attn_norm, x, &g_h1)?)
     }
 }

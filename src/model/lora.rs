@@ -13,14 +13,18 @@ use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// The projections a LoRA can target, by their PEFT names.
-pub const TARGET_MODULES: [&str; 7] = [
+/// The projections a LoRA can target, by their PEFT names, every family's (Phi-3 has
+/// qkv_proj and gate_up_proj where the others have q, k, v and gate, up); `all-linear` is all of
+/// them that the model has.
+pub const TARGET_MODULES: [&str; 9] = [
     "q_proj",
     "k_proj",
     "v_proj",
+    "qkv_proj",
     "o_proj",
     "gate_proj",
     "up_proj",
+    "gate_up_proj",
     "down_proj",
 ];
 
@@ -278,9 +282,9 @@ mod target_tests {
         };
         assert_eq!(paths.targets().unwrap(), [m]);
         let bad = LoraConfig {
-            target_modules: vec!["model.layers.0.self_attn.qkv_proj".into()],
+            target_modules: vec!["model.layers.0.self_attn.qkvo_proj".into()],
             ..LoraConfig::default()
         };
-        assert!(bad.targets().unwrap_err().to_string().contains("qkv_proj"));
+        assert!(bad.targets().unwrap_err().to_string().contains("qkvo_proj"));
     }
 }

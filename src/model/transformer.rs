@@ -3,7 +3,7 @@
 //! sandwich norms, GELU gating, scaled embeddings, sliding windows). Built only from ops that
 //! have a backward pass, so the same forward serves generation and training.
 
-use super::block::{checked, load_norm, DecoderLayer, LINEAR_NAMES};
+use super::block::{checked, load_norm, DecoderLayer};
 use super::config::ModelConfig;
 use super::fused;
 use super::layer_pass::training_node;
@@ -329,7 +329,8 @@ impl Transformer {
     /// Each projection with its Hugging Face name (`model.layers.3.self_attn.q_proj`).
     pub fn named_linears_mut(&mut self) -> impl Iterator<Item = (String, &mut Linear)> {
         self.layers.iter_mut().enumerate().flat_map(|(i, layer)| {
-            LINEAR_NAMES
+            let names = layer.linear_names();
+            names
                 .iter()
                 .zip(layer.linears_mut())
                 .map(move |(name, l)| (format!("model.layers.{i}.{name}"), l))
@@ -339,7 +340,8 @@ impl Transformer {
     /// Each projection with its Hugging Face name, read-only.
     pub fn named_linears(&self) -> impl Iterator<Item = (String, &Linear)> {
         self.layers.iter().enumerate().flat_map(|(i, layer)| {
-            LINEAR_NAMES
+            layer
+                .linear_names()
                 .iter()
                 .zip(layer.linears())
                 .map(move |(name, l)| (format!("model.layers.{i}.{name}"), l))
@@ -351,8 +353,10 @@ impl Transformer {
         let targets = config.targets()?;
         let mut rng = init_rng(seed);
         let (device, switch) = (self.device.clone(), self.adapters.clone());
+        let mut adapted = 0;
         for (id, (name, linear)) in self.named_linears_mut().enumerate() {
             let targeted = targets.iter().any(|t| targets_module(t, &name));
+            adapted += usize::from(targeted);
             let lora = if targeted {
                 let shape = (linear.in_features(), linear.out_features());
                 Some(LoraLayer::init(
@@ -362,6 +366,14 @@ impl Transformer {
                 None
             };
             linear.set_lora(lora);
+        }
+        if adapted == 0 {
+            let names = self.layers.first().map(|l| l.linear_names().join(", "));
+            bail!(
+                "target_modules {:?} match no projection of this model (its projections: {})",
+                config.target_modules,
+                names.unwrap_or_default()
+            );
         }
         Ok(())
     }
@@ -540,7 +552,7 @@ impl Transformer {
         let norm_names = self.config.family.norm_names();
         for (i, layer) in self.layers.iter().enumerate() {
             let p = format!("model.layers.{i}");
-            for (name, l) in LINEAR_NAMES.iter().zip(layer.linears()) {
+            for (name, l) in layer.linear_names().iter().zip(layer.linears()) {
                 out.push((format!("{p}.{name}.weight"), WeightRef::Linear(l)));
                 if let Some(b) = l.bias() {
                     out.push((format!("{p}.{name}.bias"), WeightRef::Vector(b)));
