@@ -248,6 +248,7 @@ fn a_recorded_peak_is_read_back_beside_the_estimate() {
         vocab: 49152,
         weight_bytes: 90 << 20,
         largest_matrix: 49152 * 576,
+        fused_projections: false,
     };
     let config = RunConfig {
         train_file: "x.jsonl".into(),

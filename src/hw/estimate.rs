@@ -14,6 +14,7 @@
 //! calibration table in the README.
 
 use crate::config::{RunConfig, Stage};
+use crate::model::family::Family;
 use crate::model::fused::label_logps::HEAD_CHUNK_LOGITS;
 use crate::model::info::ModelInfo;
 use serde::{Deserialize, Serialize};
@@ -92,6 +93,8 @@ pub struct ModelFacts {
     pub weight_bytes: u64,
     /// The largest weight matrix, in elements (dequantized one at a time in f32).
     pub largest_matrix: usize,
+    /// q, k, v and gate, up as fused products (Phi-3), which an adapter targets whole.
+    pub fused_projections: bool,
 }
 
 impl ModelFacts {
@@ -117,6 +120,8 @@ impl ModelFacts {
             weight_bytes,
             largest_matrix: (info.vocab_size * info.hidden_size)
                 .max(info.hidden_size * info.intermediate_size),
+            fused_projections: Family::from_gguf_architecture(&info.architecture)
+                .is_some_and(|f| f.block().fused_projections),
         }
     }
 
@@ -125,13 +130,16 @@ impl ModelFacts {
         let q = self.heads * self.head_dim;
         let kv = self.kv_heads * self.head_dim;
         let (h, i) = (self.hidden, self.intermediate);
+        let fused = self.fused_projections;
         let per_layer: usize = targets
             .iter()
-            .map(|t| match t.rsplit('.').next().unwrap_or(t) {
-                "q_proj" => h + q,
-                "k_proj" | "v_proj" => h + kv,
-                "o_proj" => q + h,
-                "gate_proj" | "up_proj" | "down_proj" => h + i,
+            .map(|t| match (t.rsplit('.').next().unwrap_or(t), fused) {
+                ("q_proj", false) => h + q,
+                ("k_proj" | "v_proj", false) => h + kv,
+                ("qkv_proj", true) => h + q + 2 * kv,
+                ("o_proj", _) => q + h,
+                ("gate_proj" | "up_proj", false) | ("down_proj", _) => h + i,
+                ("gate_up_proj", true) => h + 2 * i,
                 _ => 0,
             })
             .sum();
@@ -386,7 +394,32 @@ mod tests {
             vocab: 49152,
             weight_bytes: 100_000_000,
             largest_matrix: 49152 * 576,
+            fused_projections: false,
         }
+    }
+
+    /// A fused layout counts its fused products once each (Phi-3-mini: r · (h + 3h) for
+    /// qkv_proj, r · (h + 2i) for gate_up_proj), and the separate names not at all.
+    #[test]
+    fn fused_projections_count_as_peft_adapts_them() {
+        let phi = ModelFacts {
+            layers: 32,
+            hidden: 3072,
+            intermediate: 8192,
+            heads: 32,
+            kv_heads: 32,
+            head_dim: 96,
+            vocab: 32064,
+            weight_bytes: 0,
+            largest_matrix: 0,
+            fused_projections: true,
+        };
+        let all: Vec<&str> = crate::model::lora::TARGET_MODULES.to_vec();
+        let per_layer = (3072 + 3 * 3072) + (3072 + 3072) + (3072 + 2 * 8192) + (8192 + 3072);
+        assert_eq!(phi.lora_parameters(&all, 8), per_layer * 8 * 32);
+        let plain = smollm2();
+        let seven = (576 + 576) + 2 * (576 + 192) + (576 + 576) + 3 * (576 + 1536);
+        assert_eq!(plain.lora_parameters(&all, 8), seven * 8 * 30);
     }
 
     fn config(stage: Stage, batch: usize, seq: usize) -> RunConfig {
