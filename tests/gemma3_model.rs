@@ -183,3 +183,53 @@ fn raw_prompts_start_with_bos_where_the_tokenizer_adds_one() {
         smollm.tokenizer.encode(text).unwrap()
     );
 }
+
+/// Exported as GGUF (SentencePiece vocabulary, scores and types as the file had them; norms
+/// as 1 + w) and as a Hugging Face folder (norms as w, BOS asked for), Gemma reads back and
+/// answers as before.
+#[test]
+fn gguf_and_hf_exports_read_back_and_answer_the_same() {
+    use tunelab::export::{export, ExportFormat, ExportRequest, FloatType};
+    let dir = common::scratch_dir("gemma3_export");
+    let case = &cases()[0];
+    let params = SamplingParams {
+        max_tokens: 8,
+        ..SamplingParams::default()
+    };
+    for (format, out) in [
+        (ExportFormat::Gguf, dir.join("gemma.gguf")),
+        (ExportFormat::Hf, dir.join("gemma-hf")),
+    ] {
+        let req = ExportRequest {
+            adapter: None,
+            model: Some(common::gemma3_gguf().display().to_string()),
+            format,
+            out: out.clone(),
+            dtype: Some(FloatType::F32),
+            quant: None,
+        };
+        export(&req, &mut |_| {}).unwrap_or_else(|e| panic!("{format:?}: {e:#}"));
+        let local = match format {
+            ExportFormat::Gguf => LocalModel::Gguf(out),
+            _ => LocalModel::HfFolder(out),
+        };
+        let back = LoadedModel::load_local(local, &Device::Cpu).unwrap();
+        let text = case["text"].as_str().unwrap();
+        let ids = back.raw_prompt(text).unwrap();
+        assert_eq!(ids, ids_of(case, "ids"), "{format:?}: prompt ids");
+        let out = generate(&back.model, &back.tokenizer, &ids, &params, &[], |_| {
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(
+            out.tokens,
+            ids_of(case, "greedy_ids")[..8],
+            "{format:?}: greedy tokens"
+        );
+        assert_eq!(
+            back.template.source(),
+            gemma().template.source(),
+            "{format:?}"
+        );
+    }
+}

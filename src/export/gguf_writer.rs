@@ -171,15 +171,17 @@ pub fn metadata(
         ("general.name", Value::String(name.into())),
         ("general.file_type", Value::U32(file_type(target))),
         ("general.quantization_version", Value::U32(2)),
-        ("tokenizer.ggml.model", Value::String("gpt2".into())),
+        ("tokenizer.ggml.model", Value::String(vocab.model)),
         ("tokenizer.ggml.pre", Value::String(vocab.pre)),
         ("tokenizer.ggml.tokens", strings(vocab.tokens)),
         (
             "tokenizer.ggml.token_type",
             Value::Array(vocab.token_types.into_iter().map(Value::I32).collect()),
         ),
-        ("tokenizer.ggml.merges", strings(vocab.merges)),
-        ("tokenizer.ggml.add_bos_token", Value::Bool(false)),
+        (
+            "tokenizer.ggml.add_bos_token",
+            Value::Bool(loaded.bos_id.is_some()),
+        ),
         ("tokenizer.ggml.add_eos_token", Value::Bool(false)),
         (
             "tokenizer.chat_template",
@@ -201,6 +203,15 @@ pub fn metadata(
         if let Some(v) = value {
             md.push((key, v));
         }
+    }
+    if !vocab.merges.is_empty() {
+        md.push(("tokenizer.ggml.merges", strings(vocab.merges)));
+    }
+    if let Some(scores) = vocab.scores {
+        md.push((
+            "tokenizer.ggml.scores",
+            Value::Array(scores.into_iter().map(Value::F32).collect()),
+        ));
     }
     let mut md: Vec<(String, Value)> = md.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     md.splice(4..4, architecture_keys(c)?);

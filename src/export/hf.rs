@@ -68,7 +68,7 @@ fn write_metadata(loaded: &LoadedModel, dir: &Path, dtype: DType) -> Result<()> 
         "bos_token": if bos.is_empty() { None } else { Some(bos) },
         "eos_token": eos_text,
         "pad_token": eos_text,
-        "add_bos_token": false,
+        "add_bos_token": loaded.bos_id.is_some(),
         "add_eos_token": false,
         "model_max_length": c.max_position_embeddings,
         "clean_up_tokenization_spaces": false,

@@ -41,12 +41,24 @@ const PRE_TOKENIZER_NAMES: &[&str] = &["smollm", "gpt2", "llama-bpe"];
 /// A tokenizer as GGUF's `tokenizer.ggml.*` keys describe it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GgufVocab {
+    /// `tokenizer.ggml.model`: "gpt2" (byte-level BPE) or "llama" (SentencePiece).
+    pub model: String,
     /// `tokenizer.ggml.pre`, llama.cpp's name for the pre-tokenizer.
     pub pre: String,
     pub tokens: Vec<String>,
     pub token_types: Vec<i32>,
-    /// "a b" pairs, in rank order.
+    /// "a b" pairs, in rank order (byte-level BPE only).
     pub merges: Vec<String>,
+    /// SentencePiece's piece scores, which llama.cpp merges by.
+    pub scores: Option<Vec<f32>>,
+}
+
+/// A SentencePiece vocabulary as a GGUF stored it, kept to write it back on export.
+#[derive(Debug, Clone)]
+struct SentencePieceVocab {
+    tokens: Vec<String>,
+    scores: Vec<f32>,
+    types: Vec<i32>,
 }
 
 /// Llama 3's pre-tokenizer regex, as in its tokenizer.json and llama.cpp's "llama-bpe".
@@ -54,6 +66,8 @@ const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p
 
 pub struct TextTokenizer {
     inner: Tokenizer,
+    /// Set when built from a GGUF's SentencePiece vocabulary.
+    sentencepiece: Option<std::sync::Arc<SentencePieceVocab>>,
 }
 
 impl TextTokenizer {
@@ -61,7 +75,10 @@ impl TextTokenizer {
     pub fn from_file(path: &Path) -> Result<Self> {
         let inner = Tokenizer::from_file(path)
             .map_err(|e| anyhow::anyhow!("{}: not a valid tokenizer.json: {e}", path.display()))?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            sentencepiece: None,
+        })
     }
 
     /// Builds the tokenizer a GGUF describes (`tokenizer.ggml.*` keys).
@@ -145,7 +162,10 @@ impl TextTokenizer {
             .map(|(tok, _)| AddedToken::from(tok.clone(), true))
             .collect();
         inner.add_special_tokens(&specials);
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            sentencepiece: None,
+        })
     }
 
     /// The Gemma family's SentencePiece BPE with byte fallback (`tokenizer.ggml.model =
@@ -250,7 +270,15 @@ impl TextTokenizer {
             .map(|(tok, _)| AddedToken::from(tok.clone(), false).normalized(false))
             .collect();
         inner.add_tokens(&user_defined);
-        Ok(Self { inner })
+        let scores = read_scores(md, tokens.len())?;
+        Ok(Self {
+            inner,
+            sentencepiece: Some(std::sync::Arc::new(SentencePieceVocab {
+                tokens,
+                scores,
+                types,
+            })),
+        })
     }
 
     /// Token ids for `text`. Special-token strings in the text become their special tokens;
@@ -287,6 +315,22 @@ impl TextTokenizer {
     /// with unused `[PAD<id>]` tokens up to `vocab_size`, the model's embedding rows, as
     /// llama.cpp's converter does.
     pub fn gguf_vocab(&self, vocab_size: usize) -> Result<GgufVocab> {
+        if let Some(spm) = &self.sentencepiece {
+            if spm.tokens.len() != vocab_size {
+                bail!(
+                    "the tokenizer has {} tokens but the model's vocabulary is {vocab_size}",
+                    spm.tokens.len()
+                );
+            }
+            return Ok(GgufVocab {
+                model: "llama".into(),
+                pre: "default".into(),
+                tokens: spm.tokens.clone(),
+                token_types: spm.types.clone(),
+                merges: Vec::new(),
+                scores: Some(spm.scores.clone()),
+            });
+        }
         let json: serde_json::Value = serde_json::from_str(
             &self
                 .inner
@@ -302,8 +346,8 @@ impl TextTokenizer {
         }
         if model["byte_fallback"] == true || !json["normalizer"].is_null() {
             bail!(
-                "a SentencePiece-style tokenizer (byte fallback, '▁' for spaces: the Gemma \
-                 family's) cannot be written to GGUF yet (supported: byte-level BPE)"
+                "a SentencePiece-style tokenizer (byte fallback, '▁' for spaces) can be written \
+                 to GGUF only when it came from one (its scores are not in tokenizer.json)"
             );
         }
         let pre = PRE_TOKENIZER_NAMES
@@ -375,10 +419,12 @@ impl TextTokenizer {
             })
             .collect::<Result<_>>()?;
         Ok(GgufVocab {
+            model: "gpt2".into(),
             pre: pre.to_string(),
             tokens,
             token_types,
             merges,
+            scores: None,
         })
     }
 
@@ -388,6 +434,29 @@ impl TextTokenizer {
             .save(path, false)
             .map_err(|e| anyhow::anyhow!("{}: cannot write tokenizer: {e}", path.display()))
     }
+}
+
+/// `tokenizer.ggml.scores` (all 0 when absent).
+fn read_scores(
+    md: &std::collections::HashMap<String, gguf_file::Value>,
+    n: usize,
+) -> Result<Vec<f32>> {
+    let Some(v) = md.get("tokenizer.ggml.scores") else {
+        return Ok(vec![0.0; n]);
+    };
+    let scores: Vec<f32> = v
+        .to_vec()?
+        .iter()
+        .map(|s| s.to_f32())
+        .collect::<candle_core::Result<_>>()
+        .context("tokenizer.ggml.scores holds a non-number")?;
+    if scores.len() != n {
+        bail!(
+            "tokenizer.ggml.scores has {} entries for {n} tokens",
+            scores.len()
+        );
+    }
+    Ok(scores)
 }
 
 /// `tokenizer.ggml.tokens` and `tokenizer.ggml.token_type` (all normal when absent).
