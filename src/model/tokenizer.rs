@@ -668,8 +668,14 @@ mod tests {
         for text in ["hi hi", "  é\nhi", "<start_of_turn>hi"] {
             assert_eq!(t.decode(&t.encode(text).unwrap(), false).unwrap(), text);
         }
-        assert!(format!("{:#}", t.gguf_vocab(tokens.len()).unwrap_err())
-            .contains("SentencePiece-style tokenizer"));
+        // Written back to GGUF as read: the original spellings, types and (absent: 0) scores.
+        let vocab = t.gguf_vocab(tokens.len()).unwrap();
+        assert_eq!(vocab.model, "llama");
+        assert_eq!(vocab.tokens, tokens);
+        assert_eq!(vocab.token_types, types);
+        assert_eq!(vocab.scores, Some(vec![0.0; tokens.len()]));
+        assert!(vocab.merges.is_empty());
+        assert!(t.gguf_vocab(tokens.len() + 1).is_err());
     }
 
     #[test]
