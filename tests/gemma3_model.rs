@@ -233,3 +233,17 @@ fn gguf_and_hf_exports_read_back_and_answer_the_same() {
         );
     }
 }
+
+/// `model info` counts every tensor the file holds (109 of them F32: Gemma's six norms a layer
+/// and more) and says which layers slide.
+#[test]
+fn model_info_shows_the_family_and_its_windows() {
+    let info = tunelab::model::info::ModelInfo::of(gemma());
+    assert_eq!(info.architecture, "gemma3");
+    assert_eq!(info.tensor_types["F32"], 109);
+    assert_eq!(info.tensor_types.values().sum::<usize>(), 236);
+    assert_eq!(
+        info.attention,
+        "15 of 18 layers see 512 tokens back (their rope theta 10000)"
+    );
+}

@@ -1,8 +1,10 @@
 //! `tunelab model info`: what a model is and what it costs in memory.
 
 use super::chat_template::TemplateOrigin;
-use super::linear::{ggml_type_name, BaseWeight, Linear};
+use super::linear::{ggml_type_name, BaseWeight};
 use super::loaded::LoadedModel;
+use super::rope_scaling::RopeScaling;
+use super::transformer::WeightRef;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,6 +22,8 @@ pub struct ModelInfo {
     pub vocab_size: usize,
     pub context_length: usize,
     pub rope_theta: f64,
+    /// What the family's attention adds to the plain kind: RoPE scaling, sliding windows.
+    pub attention: String,
     pub tied_embeddings: bool,
     pub parameters: usize,
     /// Storage type -> number of weight matrices stored that way.
@@ -43,6 +47,31 @@ fn weight_type(w: &BaseWeight) -> (String, usize) {
     }
 }
 
+/// The RoPE scaling and sliding windows of `c`, in a few words ("" for plain attention).
+fn attention_notes(c: &super::config::ModelConfig) -> String {
+    let mut notes = Vec::new();
+    match &c.rope_scaling {
+        RopeScaling::None => {}
+        RopeScaling::Linear { factor } => notes.push(format!("RoPE scaled linearly ×{factor}")),
+        RopeScaling::Llama3 { factor, .. } => notes.push(format!("RoPE scaled llama3 ×{factor}")),
+        RopeScaling::PerFrequency(_) => notes.push("RoPE scaled per frequency (rope_freqs)".into()),
+    }
+    if let Some(window) = c.sliding_window {
+        let sliding = (0..c.num_hidden_layers)
+            .filter(|&i| c.window_of(i).is_some())
+            .count();
+        let mut text = format!(
+            "{sliding} of {} layers see {window} tokens back",
+            c.num_hidden_layers
+        );
+        if let Some(local) = c.rope_local_theta {
+            text.push_str(&format!(" (their rope theta {local})"));
+        }
+        notes.push(text);
+    }
+    notes.join("; ")
+}
+
 impl ModelInfo {
     pub fn of(loaded: &LoadedModel) -> Self {
         let m = &loaded.model;
@@ -53,18 +82,16 @@ impl ModelInfo {
             *types.entry(ty).or_insert(0) += 1;
             bytes += b;
         };
-        count(weight_type(m.embed_tokens()));
-        let linears: Vec<&Linear> = m.layers.iter().flat_map(|l| l.linears()).collect();
-        for l in linears {
-            count(weight_type(l.weight()));
+        for (_, w) in m.weights() {
+            match w {
+                WeightRef::Linear(l) => count(weight_type(l.weight())),
+                WeightRef::Embedding(e) => count(weight_type(e)),
+                // Norm scales and biases are kept in f32.
+                WeightRef::Norm(_) | WeightRef::Vector(_) => {
+                    count(("F32".into(), w.shape().iter().product::<usize>() * 4))
+                }
+            }
         }
-        if !c.tie_word_embeddings {
-            count(weight_type(m.lm_head().weight()));
-        }
-        // Norm scales: two per layer plus the final one, f32.
-        let norms = 2 * c.num_hidden_layers + 1;
-        *types.entry("F32".into()).or_insert(0) += norms;
-        bytes += norms * c.hidden_size * 4;
         Self {
             path: loaded.local.path().display().to_string(),
             architecture: loaded.model.config().family.name().into(),
@@ -77,6 +104,7 @@ impl ModelInfo {
             vocab_size: c.vocab_size,
             context_length: c.max_position_embeddings,
             rope_theta: c.rope_theta,
+            attention: attention_notes(c),
             tied_embeddings: c.tie_word_embeddings,
             parameters: m.parameter_count(),
             tensor_types: types,
@@ -125,6 +153,9 @@ impl fmt::Display for ModelInfo {
         writeln!(f, "vocabulary      {}", self.vocab_size)?;
         writeln!(f, "context length  {}", self.context_length)?;
         writeln!(f, "rope theta      {}", self.rope_theta)?;
+        if !self.attention.is_empty() {
+            writeln!(f, "attention       {}", self.attention)?;
+        }
         writeln!(
             f,
             "embeddings      {}",
