@@ -55,19 +55,6 @@ fn flatten(v: &serde_json::Value) -> Vec<f32> {
     }
 }
 
-/// Largest |a − b| relative to max |b|.
-fn rel_diff(a: &Tensor, b: &Tensor) -> f32 {
-    let max = |t: Tensor| {
-        t.abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    };
-    max((a - b).unwrap()) / max(b.clone()).max(1e-12)
-}
-
 fn check_logits_loss_and_grads(case: &str) {
     let r = reference(case);
     let mut model = base_model(case);
@@ -107,7 +94,7 @@ fn check_logits_loss_and_grads(case: &str) {
         .collect();
     assert_eq!(vars.len(), expected.len(), "{case}: adapter tensors");
     for (name, var) in &vars {
-        let d = rel_diff(grads.get(var).unwrap(), &expected[name]);
+        let d = common::rel_diff(grads.get(var).unwrap(), &expected[name]);
         assert!(
             d < 1e-4,
             "{case}: {name} gradient differs by {d} (relative)"

@@ -146,17 +146,8 @@ fn lora_gradients_through_every_quant_type_equal_the_dequantized_ones() {
     let (gq, gd) = (grads(&quantized), grads(&dense));
     assert_eq!(gq.len(), 28);
     for ((name, a), (_, b)) in gq.iter().zip(&gd) {
-        let max = |t: Tensor| {
-            t.abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap()
-        };
-        let scale = max(b.clone());
-        assert!(scale > 0.0, "{name}: no gradient");
-        let d = max((a - b).unwrap()) / scale;
+        assert!(common::max_abs(b) > 0.0, "{name}: no gradient");
+        let d = common::rel_diff(a, b);
         assert!(
             d < 1e-4,
             "{name}: quantized vs dequantized gradient differs by {d}"

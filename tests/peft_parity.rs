@@ -72,27 +72,6 @@ fn assert_close(ours: f64, theirs: f64, rel: f64, what: &str) {
     );
 }
 
-/// Largest |a − b| relative to max |b|.
-fn rel_diff(a: &Tensor, b: &Tensor) -> f32 {
-    let scale = b
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-        .max(1e-12);
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-        / scale
-}
-
 /// The adapter's vars under PEFT's key names.
 fn lora_vars(model: &Transformer) -> Vec<(String, Var)> {
     model
@@ -181,7 +160,7 @@ fn gradients_clipping_and_adamw_steps_match_torch() {
     let store = model.backward(&loss(&model)).unwrap();
     let expected = load("grads.safetensors");
     for (k, v) in &named {
-        let d = rel_diff(store.get(v).unwrap(), &expected[k]);
+        let d = common::rel_diff(store.get(v).unwrap(), &expected[k]);
         assert!(d < 1e-4, "{k}: gradient differs by {d} (relative)");
     }
     let mut grads = FlatGrads::gather(&store, &vars).unwrap();
@@ -195,7 +174,7 @@ fn gradients_clipping_and_adamw_steps_match_torch() {
     let clipped = load("grads_clipped.safetensors");
     for (i, (k, _)) in named.iter().enumerate() {
         assert!(
-            rel_diff(&grads.part(i).unwrap(), &clipped[k]) < 1e-4,
+            common::rel_diff(&grads.part(i).unwrap(), &clipped[k]) < 1e-4,
             "{k}: clipped gradient"
         );
     }
@@ -213,7 +192,7 @@ fn gradients_clipping_and_adamw_steps_match_torch() {
     let after1 = load("after_step1.safetensors");
     for (k, v) in &named {
         assert!(
-            rel_diff(v.as_tensor(), &after1[k]) < 1e-5,
+            common::rel_diff(v.as_tensor(), &after1[k]) < 1e-5,
             "{k}: after step 1"
         );
     }
@@ -236,7 +215,7 @@ fn gradients_clipping_and_adamw_steps_match_torch() {
     let after2 = load("after_step2.safetensors");
     for (k, v) in &named {
         assert!(
-            rel_diff(v.as_tensor(), &after2[k]) < 1e-4,
+            common::rel_diff(v.as_tensor(), &after2[k]) < 1e-4,
             "{k}: after step 2"
         );
     }
@@ -312,7 +291,7 @@ fn gradients_through_a_4bit_base_equal_the_dense_ones() {
                 > 1e-3,
             "{name}: no gradient"
         );
-        let d = rel_diff(a, b);
+        let d = common::rel_diff(a, b);
         assert!(
             d < 1e-4,
             "{name}: 4-bit vs dense gradient differs by {d} (relative)"
@@ -346,7 +325,7 @@ fn gradients_in_the_training_dtype_match_peft() {
                 .unwrap()
                 .to_dtype(candle_core::DType::F32)
                 .unwrap();
-            let d = rel_diff(&got, &expected[k].to_device(&device).unwrap());
+            let d = common::rel_diff(&got, &expected[k].to_device(&device).unwrap());
             assert!(
                 d < tol,
                 "{checkpointed} layers checkpointed, {k}: gradient differs by {d} (relative)"

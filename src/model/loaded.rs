@@ -93,9 +93,7 @@ impl LoadedModel {
     /// Ids of raw text (no chat template), after the BOS token the model's tokenizer asks for
     /// (Gemma's does; its answers degrade without it).
     pub fn raw_prompt(&self, text: &str) -> Result<Vec<u32>> {
-        let mut ids: Vec<u32> = self.bos_id.into_iter().collect();
-        ids.extend(self.tokenizer.encode(text)?);
-        Ok(ids)
+        Ok(with_bos(self.bos_id, self.tokenizer.encode(text)?))
     }
 
     /// Prompt ids for one user turn (with an optional system turn), ending where the reply starts.
@@ -110,6 +108,14 @@ impl LoadedModel {
         messages.push(ChatMessage::new("user", user));
         let text = self.template.render(&messages, true)?;
         self.tokenizer.encode(&text)
+    }
+}
+
+/// `ids` after `bos` when there is one (an empty prompt stays empty, so it is still refused).
+pub fn with_bos(bos: Option<u32>, ids: Vec<u32>) -> Vec<u32> {
+    match bos {
+        Some(bos) if !ids.is_empty() => std::iter::once(bos).chain(ids).collect(),
+        _ => ids,
     }
 }
 

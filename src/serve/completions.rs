@@ -69,10 +69,7 @@ fn prompt_ids(state: &AppState, prompt: Prompt) -> Result<Vec<Vec<u32>>, ApiErro
             .tokenizer
             .encode(text)
             .map_err(|e| ApiError::invalid("prompt", format!("{e:#}")))?;
-        Ok::<_, ApiError>(match (state.bos_id, ids.is_empty()) {
-            (Some(bos), false) => std::iter::once(bos).chain(ids).collect(),
-            _ => ids,
-        })
+        Ok::<_, ApiError>(crate::model::loaded::with_bos(state.bos_id, ids))
     };
     let prompts = match prompt {
         Prompt::Text(text) => vec![encode(&text)?],

@@ -79,3 +79,20 @@ pub fn tiny_hf_folder(dir: &Path) -> PathBuf {
     }
     out
 }
+
+/// Largest |t| of a tensor, as f32.
+pub fn max_abs(t: &candle_core::Tensor) -> f32 {
+    t.abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_dtype(candle_core::DType::F32)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+/// Largest |a − b| relative to max |b|.
+pub fn rel_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    max_abs(&(a - b).unwrap()) / max_abs(b).max(1e-12)
+}
