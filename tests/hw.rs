@@ -396,8 +396,22 @@ fn the_workbench_panel_shows_the_largest_stage_of_a_preset() {
     common::default_gguf(); // the preset names the default model
     let config =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/camara_qod/config.toml");
+    let config = tunelab::config::RunConfig::load(&config).unwrap();
     let panel = tunelab::tui::hardware::estimate_for(&config).unwrap();
     assert!(panel.verdict.starts_with("DPO"), "{}", panel.verdict);
     assert_eq!(panel.total, panel.terms.iter().map(|(_, b)| b).sum::<u64>());
     assert!(panel.terms.iter().any(|(n, _)| n.starts_with("logits")));
+}
+
+#[test]
+fn a_models_header_gives_the_facts_its_loaded_weights_give() {
+    use tunelab::hw::estimate::ModelFacts;
+    use tunelab::model::{catalog, info::ModelInfo, source::LocalModel, LoadedModel};
+    for gguf in [common::default_gguf(), common::gemma3_gguf()] {
+        let header = ModelFacts::of_entry(&catalog::describe(gguf.to_str().unwrap()).unwrap());
+        let cpu = candle_core::Device::Cpu;
+        let loaded = LoadedModel::load_local(LocalModel::Gguf(gguf.clone()), &cpu).unwrap();
+        let weights = ModelFacts::of(&ModelInfo::of(&loaded));
+        assert_eq!(header, weights, "{}", gguf.display());
+    }
 }

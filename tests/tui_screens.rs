@@ -576,6 +576,7 @@ fn snapshot_hardware_with_gpu_and_estimate() {
                 ("activations".into(), 3 * GIB),
             ],
             total: GIB / 10 + GIB / 50 + GIB / 25 + 3 * GIB,
+            fits: "fits".into(),
             verdict: "fits in 80 GiB with 76.8 GiB to spare".into(),
         });
         app
@@ -859,4 +860,90 @@ fn a_small_terminal_gets_a_notice() {
     let screen = draw(&app, (60, 20));
     assert!(screen.contains("60×20 now, 80×24 at least"), "{screen}");
     insta::assert_snapshot!("too_small", screen);
+}
+
+/// The picker's catalog: a tiny Qwen2 folder on disk and Llama 3.1 8B by its Hub name.
+fn models_catalog() -> tunelab::model::catalog::Catalog {
+    use tunelab::model::catalog::{describe, Catalog};
+    Catalog {
+        entries: vec![
+            describe("tests/fixtures/families/qwen2/base").unwrap(),
+            describe("meta-llama/Llama-3.1-8B-Instruct").unwrap(),
+        ],
+        skipped: vec!["models/broken.gguf: not a valid GGUF file".into()],
+    }
+}
+
+/// On a GPU with `free` GiB, the config loaded, the picker open with its catalog read.
+fn picker_app(size: (u16, u16), free: u64) -> (App, Vec<Effect>) {
+    let mut app = app(size);
+    let mut card = gpu(0, 40);
+    card.memory_free_bytes = Some(free * GIB);
+    app.update(Msg::Hardware(Box::new(report(vec![card]))));
+    with_config(&mut app);
+    let effects = keys(&mut app, "3m");
+    app.update(Msg::Models(models_catalog()));
+    (app, effects)
+}
+
+#[test]
+fn the_model_picker_judges_each_model_and_sets_the_next_runs() {
+    let (mut app, effects) = picker_app(LARGE, 6);
+    assert_eq!(effects, vec![Effect::ListModels(String::new())]);
+    assert!(matches!(app.modal, Some(Modal::Models { selected: 0 })));
+    let verdicts: Vec<&str> = app
+        .models
+        .rows
+        .iter()
+        .map(|r| r.estimate.as_ref().unwrap().fits.as_str())
+        .collect();
+    assert_eq!(verdicts, ["fits", "does not fit"], "8B in 6 GiB");
+    let totals: Vec<u64> = app
+        .models
+        .rows
+        .iter()
+        .map(|r| r.estimate.as_ref().unwrap().total)
+        .collect();
+    assert!(
+        totals[1] > 4 * GIB && totals[1] > 10 * totals[0],
+        "{totals:?}"
+    );
+
+    let effects = [key(&mut app, KeyCode::Down), key(&mut app, KeyCode::Enter)].concat();
+    assert!(app.modal.is_none());
+    let chosen = app.config.as_ref().unwrap();
+    assert_eq!(chosen.config.model_name, "meta-llama/Llama-3.1-8B-Instruct");
+    assert_eq!(
+        chosen.file_model, "",
+        "the config file's model is kept to show"
+    );
+    let [Effect::Estimate(config), Effect::LoadDataset(train)] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(config.model_name, "meta-llama/Llama-3.1-8B-Instruct");
+    assert_eq!(*train, chosen.config.train_file, "token counts are redone");
+    assert!(draw(&app, LARGE).contains("(picked; the file says default"));
+    let started = key(&mut app, KeyCode::Char('s'));
+    let [Effect::StartRun { config, .. }] = started.as_slice() else {
+        panic!("no run started")
+    };
+    assert_eq!(config.model_name, "meta-llama/Llama-3.1-8B-Instruct");
+}
+
+#[test]
+fn picking_a_model_without_a_config_says_what_to_do() {
+    let mut app = app(SMALL);
+    keys(&mut app, "3m");
+    app.update(Msg::Models(models_catalog()));
+    key(&mut app, KeyCode::Enter);
+    assert!(app
+        .notice
+        .as_deref()
+        .unwrap()
+        .contains("pick a config first"));
+}
+
+#[test]
+fn snapshot_model_picker() {
+    snapshot("model_picker", |size| picker_app(size, 6).0);
 }

@@ -1,10 +1,7 @@
 //! Models of a named shape with random weights, made on the device: benchmarks of shapes
 //! whose files are not at hand. Speed does not depend on the weights' values.
 
-use crate::model::config::SlidingLayers;
-use crate::model::family::Family;
 use crate::model::linear::{BaseWeight, Linear};
-use crate::model::rope_scaling::RopeScaling;
 use crate::model::weights::WeightStore;
 use crate::model::{ModelConfig, Transformer};
 use anyhow::{bail, Result};
@@ -12,7 +9,7 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use std::sync::Arc;
 
-/// The shapes `--synthetic` knows.
+/// The shapes `--synthetic` knows: the well-known models' short names.
 pub const SHAPES: [&str; 6] = [
     "smollm2-135m",
     "llama-1b",
@@ -23,107 +20,13 @@ pub const SHAPES: [&str; 6] = [
 ];
 
 pub fn shape(name: &str) -> Result<ModelConfig> {
-    Ok(match name {
-        "smollm2-135m" => ModelConfig {
-            vocab_size: 49152,
-            hidden_size: 576,
-            intermediate_size: 1536,
-            num_hidden_layers: 30,
-            num_attention_heads: 9,
-            num_key_value_heads: 3,
-            rope_theta: 100_000.0,
-            rms_norm_eps: 1e-5,
-            max_position_embeddings: 8192,
-            tie_word_embeddings: true,
-            ..ModelConfig::default()
-        },
-        // Llama 3.2 1B's shape.
-        "llama-1b" => ModelConfig {
-            vocab_size: 128_256,
-            hidden_size: 2048,
-            intermediate_size: 8192,
-            num_hidden_layers: 16,
-            num_attention_heads: 32,
-            num_key_value_heads: 8,
-            rope_theta: 500_000.0,
-            rms_norm_eps: 1e-5,
-            max_position_embeddings: 8192,
-            tie_word_embeddings: true,
-            ..ModelConfig::default()
-        },
-        "qwen2.5-0.5b" => ModelConfig {
-            family: Family::Qwen2,
-            vocab_size: 151_936,
-            hidden_size: 896,
-            intermediate_size: 4864,
-            num_hidden_layers: 24,
-            num_attention_heads: 14,
-            num_key_value_heads: 2,
-            rope_theta: 1_000_000.0,
-            rms_norm_eps: 1e-6,
-            max_position_embeddings: 32_768,
-            tie_word_embeddings: true,
-            ..ModelConfig::default()
-        },
-        "qwen3-0.6b" => ModelConfig {
-            family: Family::Qwen3,
-            vocab_size: 151_936,
-            hidden_size: 1024,
-            intermediate_size: 3072,
-            num_hidden_layers: 28,
-            num_attention_heads: 16,
-            num_key_value_heads: 8,
-            explicit_head_dim: Some(128),
-            rope_theta: 1_000_000.0,
-            rms_norm_eps: 1e-6,
-            max_position_embeddings: 40_960,
-            tie_word_embeddings: true,
-            ..ModelConfig::default()
-        },
-        "gemma3-1b" => ModelConfig {
-            family: Family::Gemma3,
-            vocab_size: 262_144,
-            hidden_size: 1152,
-            intermediate_size: 6912,
-            num_hidden_layers: 26,
-            num_attention_heads: 4,
-            num_key_value_heads: 1,
-            explicit_head_dim: Some(256),
-            rope_theta: 1_000_000.0,
-            rope_local_theta: Some(10_000.0),
-            sliding_window: Some(512),
-            sliding_layers: SlidingLayers::AllButEvery(6),
-            query_pre_attn_scalar: Some(256.0),
-            rms_norm_eps: 1e-6,
-            max_position_embeddings: 32_768,
-            tie_word_embeddings: true,
-            ..ModelConfig::default()
-        },
-        // Llama 3.1 8B's shape (its own untied head, RoPE scaled as it ships).
-        "llama-8b" => ModelConfig {
-            vocab_size: 128_256,
-            hidden_size: 4096,
-            intermediate_size: 14_336,
-            num_hidden_layers: 32,
-            num_attention_heads: 32,
-            num_key_value_heads: 8,
-            rope_theta: 500_000.0,
-            rope_scaling: RopeScaling::Llama3 {
-                factor: 8.0,
-                low_freq_factor: 1.0,
-                high_freq_factor: 4.0,
-                original_max_position_embeddings: 8192.0,
-            },
-            rms_norm_eps: 1e-5,
-            max_position_embeddings: 131_072,
-            tie_word_embeddings: false,
-            ..ModelConfig::default()
-        },
-        other => bail!(
-            "--synthetic {other}: unknown shape (known: {})",
+    match crate::model::known::by_short(name) {
+        Some(known) if SHAPES.contains(&name) => Ok(known.config()),
+        _ => bail!(
+            "--synthetic {name}: unknown shape (known: {})",
             SHAPES.join(", ")
         ),
-    })
+    }
 }
 
 /// Weights drawn from N(0, 0.02²) as bf16, or quantized to `quant` (embedding included, as

@@ -14,6 +14,7 @@
 //! calibration table in the README.
 
 use crate::config::{RunConfig, Stage};
+use crate::model::catalog::CatalogEntry;
 use crate::model::family::Family;
 use crate::model::fused::label_logps::HEAD_CHUNK_LOGITS;
 use crate::model::info::ModelInfo;
@@ -100,10 +101,11 @@ pub struct ModelFacts {
 impl ModelFacts {
     pub fn of(info: &ModelInfo) -> Self {
         let q4_1_bytes_per_weight = 20.0 / 32.0;
+        // Norms are F32 in every model: dense means no matrix is quantized.
         let dense = info
             .tensor_types
             .keys()
-            .any(|t| matches!(t.as_str(), "F32" | "F16" | "BF16"));
+            .all(|t| matches!(t.as_str(), "F32" | "F16" | "BF16"));
         let weight_bytes = if dense {
             (info.parameters as f64 * q4_1_bytes_per_weight) as u64
         } else {
@@ -118,10 +120,30 @@ impl ModelFacts {
             head_dim: info.head_dim,
             vocab: info.vocab_size,
             weight_bytes,
-            largest_matrix: (info.vocab_size * info.hidden_size)
-                .max(info.hidden_size * info.intermediate_size),
+            largest_matrix: largest_matrix(
+                info.vocab_size,
+                info.hidden_size,
+                info.intermediate_size,
+            ),
             fused_projections: Family::from_gguf_architecture(&info.architecture)
                 .is_some_and(|f| f.block().fused_projections),
+        }
+    }
+
+    /// The facts of a model not loaded: its catalog entry (shape and weight bytes).
+    pub fn of_entry(entry: &CatalogEntry) -> Self {
+        let c = &entry.config;
+        Self {
+            layers: c.num_hidden_layers,
+            hidden: c.hidden_size,
+            intermediate: c.intermediate_size,
+            heads: c.num_attention_heads,
+            kv_heads: c.num_key_value_heads,
+            head_dim: c.head_dim(),
+            vocab: c.vocab_size,
+            weight_bytes: entry.weight_bytes,
+            largest_matrix: largest_matrix(c.vocab_size, c.hidden_size, c.intermediate_size),
+            fused_projections: c.family.block().fused_projections,
         }
     }
 
@@ -145,6 +167,10 @@ impl ModelFacts {
             .sum();
         per_layer * r * self.layers
     }
+}
+
+fn largest_matrix(vocab: usize, hidden: usize, intermediate: usize) -> usize {
+    (vocab * hidden).max(hidden * intermediate)
 }
 
 /// The estimate for `config` on a model with `facts`, judged against `free_bytes` if known.

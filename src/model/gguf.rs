@@ -42,17 +42,21 @@ pub fn read_header(path: &Path) -> Result<(gguf_file::Content, File, u64)> {
     Ok((content, file, file_size))
 }
 
+/// The model's shape as the header gives it (RoPE frequencies stored as a tensor aside).
+pub fn config_of(content: &gguf_file::Content) -> Result<ModelConfig> {
+    let tied = !content.tensor_infos.contains_key("output.weight");
+    let vocab_len = content
+        .metadata
+        .get("tokenizer.ggml.tokens")
+        .and_then(|v| v.to_vec().ok())
+        .map_or(0, |v| v.len());
+    ModelConfig::from_gguf(content, tied, vocab_len)
+}
+
 impl GgufStore {
     pub fn open(path: &Path, device: &Device) -> Result<(Self, ModelConfig)> {
         let (content, file, file_size) = read_header(path)?;
-        let tied = !content.tensor_infos.contains_key("output.weight");
-        let vocab_len = content
-            .metadata
-            .get("tokenizer.ggml.tokens")
-            .and_then(|v| v.to_vec().ok())
-            .map_or(0, |v| v.len());
-        let mut config = ModelConfig::from_gguf(&content, tied, vocab_len)
-            .with_context(|| path.display().to_string())?;
+        let mut config = config_of(&content).with_context(|| path.display().to_string())?;
         let store = Self {
             path: path.to_path_buf(),
             content,

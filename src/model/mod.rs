@@ -1,6 +1,7 @@
 //! Loading and running decoder-only transformer models (Llama, Qwen, Gemma families): sources, weights, tokenizer, chat template, generation.
 
 pub mod block;
+pub mod catalog;
 pub mod chat_template;
 pub mod config;
 pub mod family;
@@ -11,6 +12,7 @@ pub mod gguf;
 mod gguf_checks;
 pub mod hub;
 pub mod info;
+pub mod known;
 mod layer_pass;
 pub mod linear;
 pub mod loaded;

@@ -9,6 +9,7 @@ use super::discover::Found;
 use super::generate::{GenerateJob, GenerateProgress, GenerateState, Picker};
 use super::hardware::{HardwareState, MemoryEstimate};
 use super::keys::{action_for, Action};
+use super::models::ModelsState;
 use super::serve::{ServeCounters, ServeJob, ServeState, ServeStatus};
 use super::theme::Theme;
 use super::training::{RunSource, RunState, RunView, TrainState};
@@ -16,6 +17,7 @@ use super::view::layout;
 use crate::config::RunConfig;
 use crate::data::sft::SftRecord;
 use crate::hw::HardwareReport;
+use crate::model::catalog::Catalog;
 use crate::train::events::{TrainCommand, TrainEvent};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 use std::path::PathBuf;
@@ -68,6 +70,10 @@ pub enum Modal {
     Adapters {
         selected: usize,
     },
+    /// The models a run could use, for the next run's model.
+    Models {
+        selected: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +92,10 @@ pub struct Input {
 #[derive(Debug, Clone)]
 pub struct ChosenConfig {
     pub path: PathBuf,
+    /// As loaded, but for a model picked here (`config.model_name`).
     pub config: RunConfig,
+    /// The model the file names, to show a picked one against.
+    pub file_model: String,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +116,8 @@ pub enum Msg {
     },
     /// The memory estimate of the chosen config (its largest stage).
     Estimate(Result<MemoryEstimate, String>),
+    /// The models the picker lists.
+    Models(Catalog),
     Dataset {
         path: PathBuf,
         result: Result<LoadedDataset, String>,
@@ -194,13 +205,23 @@ pub enum ModelJob {
 pub enum Effect {
     Discover,
     LoadConfig(PathBuf),
+    /// The memory estimate of this config (after its model was picked).
+    Estimate(Box<RunConfig>),
+    /// Read the catalog of models, the config's own (this `model_name`) first.
+    ListModels(String),
     LoadDataset(PathBuf),
     LoadCases(PathBuf),
     Model(ModelJob),
     CancelGenerate,
-    StartRun { run: u64, config: Box<RunConfig> },
+    StartRun {
+        run: u64,
+        config: Box<RunConfig>,
+    },
     Command(TrainCommand),
-    Follow { run: u64, dir: PathBuf },
+    Follow {
+        run: u64,
+        dir: PathBuf,
+    },
     MakeData(GenerateJob),
     Serve(ServeJob),
     StopServe,
@@ -228,6 +249,7 @@ pub struct App {
     pub config: Option<ChosenConfig>,
     pub config_error: Option<String>,
     pub hardware: HardwareState,
+    pub models: ModelsState,
     pub data: DataState,
     pub train: TrainState,
     pub compare: CompareState,
@@ -255,6 +277,7 @@ impl App {
             config: None,
             config_error: None,
             hardware: HardwareState::default(),
+            models: ModelsState::default(),
             data: DataState::default(),
             train: TrainState::default(),
             compare: CompareState::default(),
@@ -280,12 +303,16 @@ impl App {
         effects
     }
 
+    /// The config the next run starts with (the defaults before one is chosen).
+    fn run_config(&self) -> RunConfig {
+        self.config
+            .as_ref()
+            .map_or_else(RunConfig::default, |c| c.config.clone())
+    }
+
     /// The settings background model jobs use now.
     pub fn model_settings(&self) -> ModelSettings {
-        let config = self
-            .config
-            .as_ref()
-            .map_or_else(RunConfig::default, |c| c.config.clone());
+        let config = self.run_config();
         ModelSettings {
             model: config.model_name,
             system_prompt: config.system_prompt,
@@ -348,6 +375,15 @@ impl App {
             }
             Msg::Estimate(result) => {
                 self.hardware.estimate = result.ok();
+                vec![]
+            }
+            Msg::Models(catalog) => {
+                let config = self.run_config();
+                self.models
+                    .set(catalog, &config, self.hardware.gpu_memory_free());
+                if let Some(Modal::Models { selected }) = self.modal.as_mut() {
+                    *selected = self.models.position(&config.model_name);
+                }
                 vec![]
             }
             Msg::Dataset { path, result } => {
@@ -459,7 +495,11 @@ impl App {
         if let Some(eval) = &config.eval_file {
             effects.push(Effect::LoadCases(eval.clone()));
         }
-        self.config = Some(ChosenConfig { path, config });
+        self.config = Some(ChosenConfig {
+            path,
+            file_model: config.model_name.clone(),
+            config,
+        });
         effects
     }
 
@@ -684,6 +724,11 @@ impl App {
                 vec![]
             }
             Action::StartRun => self.start_run(),
+            Action::PickModel => {
+                self.modal = Some(Modal::Models { selected: 0 });
+                self.models.loading = true;
+                vec![Effect::ListModels(self.run_config().model_name)]
+            }
             Action::NextCharts => {
                 self.train.chart_page += 1;
                 vec![]
@@ -860,6 +905,7 @@ impl App {
             Modal::Configs { .. } => self.found.configs.len(),
             Modal::Files { .. } => self.found.data_files.len(),
             Modal::Adapters { .. } => self.adapter_runs().len(),
+            Modal::Models { .. } => self.models.rows.len(),
         };
         let page = self.page();
         let Some(modal) = self.modal.as_mut() else {
@@ -907,6 +953,15 @@ impl App {
                 }
                 vec![]
             }
+            (Modal::Models { selected }, KeyCode::Enter) => {
+                let name = self
+                    .models
+                    .rows
+                    .get(*selected)
+                    .map(|r| r.entry.name.clone());
+                self.modal = None;
+                name.map(|n| self.pick_model(n)).unwrap_or_default()
+            }
             (Modal::Files { typed, .. }, KeyCode::Char(c)) => {
                 typed.push(c);
                 vec![]
@@ -918,7 +973,8 @@ impl App {
             (
                 Modal::Configs { selected }
                 | Modal::Files { selected, .. }
-                | Modal::Adapters { selected },
+                | Modal::Adapters { selected }
+                | Modal::Models { selected },
                 _,
             ) => {
                 if let Some(m) = movement {
@@ -927,6 +983,28 @@ impl App {
                 vec![]
             }
         }
+    }
+
+    /// The next run trains `model_name`; the data's token counts and the base replies are
+    /// the new model's, so both are redone.
+    fn pick_model(&mut self, model_name: String) -> Vec<Effect> {
+        let Some(chosen) = self.config.as_mut() else {
+            self.notice = Some("pick a config first (p): the model is the config's".into());
+            return vec![];
+        };
+        chosen.config.model_name = model_name;
+        let shown = crate::model::ModelSource::parse(Some(&chosen.config.model_name))
+            .map_or_else(|_| chosen.config.model_name.clone(), |s| s.describe());
+        self.notice = Some(format!(
+            "the next run trains {shown} (the config file is unchanged)"
+        ));
+        let config = chosen.config.clone();
+        self.compare.replies.clear();
+        self.data.loading = Some(config.train_file.clone());
+        vec![
+            Effect::Estimate(Box::new(config.clone())),
+            Effect::LoadDataset(config.train_file),
+        ]
     }
 
     fn on_make_data_key(&mut self, key: KeyEvent) -> Vec<Effect> {

@@ -47,21 +47,23 @@ impl Engine {
         match effect {
             Effect::Discover => self.in_background(|| Msg::Found(discover::scan(Path::new(".")))),
             Effect::LoadConfig(path) => {
-                let for_estimate = path.clone();
-                self.in_background(move || Msg::ConfigLoaded {
-                    result: RunConfig::load(&path)
-                        .map(Box::new)
-                        .map_err(|e| format!("{e:#}")),
-                    path,
-                });
-                // Reads the model's shape too, so it runs beside the config's own load.
-                self.in_background(move || {
-                    Msg::Estimate(
-                        crate::tui::hardware::estimate_for(&for_estimate)
-                            .map_err(|e| format!("{e:#}")),
-                    )
+                let out = self.out.clone();
+                std::thread::spawn(move || {
+                    let result = RunConfig::load(&path).map_err(|e| format!("{e:#}"));
+                    let estimate = result.as_ref().ok().map(estimate);
+                    let _ = out.send(Msg::ConfigLoaded {
+                        result: result.map(Box::new),
+                        path,
+                    });
+                    if let Some(estimate) = estimate {
+                        let _ = out.send(estimate);
+                    }
                 });
             }
+            Effect::Estimate(config) => self.in_background(move || estimate(&config)),
+            Effect::ListModels(config_model) => self.in_background(move || {
+                Msg::Models(crate::model::catalog::Catalog::scan(&config_model))
+            }),
             Effect::LoadDataset(path) => self.in_background(move || Msg::Dataset {
                 result: read_dataset(&path),
                 path,
@@ -175,4 +177,9 @@ fn poll_hardware(out: UnboundedSender<Msg>, stop: Arc<AtomicBool>) {
             crate::hw::refresh(&mut report);
         }
     });
+}
+
+/// The memory estimate of `config` on its model (a header read, no load).
+fn estimate(config: &RunConfig) -> Msg {
+    Msg::Estimate(crate::tui::hardware::estimate_for(config).map_err(|e| format!("{e:#}")))
 }

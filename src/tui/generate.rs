@@ -63,7 +63,7 @@ pub struct GenerateState {
 
 /// What the picker offers for the chosen config: each kind with its source, or why not.
 pub fn options(chosen: Option<&ChosenConfig>, endpoint: Option<&str>) -> Vec<Offer> {
-    let Some(ChosenConfig { path, config }) = chosen else {
+    let Some(ChosenConfig { path, config, .. }) = chosen else {
         return vec![];
     };
     let folder = path.parent().unwrap_or(Path::new("."));

@@ -1,7 +1,10 @@
 //! The hardware screen's state: the latest report, recent utilisation and temperature per GPU,
 //! and the selected config's memory estimate.
 
+use crate::config::RunConfig;
 use crate::hw::HardwareReport;
+use crate::model::catalog::CatalogEntry;
+use crate::tui::view::widgets::gib;
 use std::collections::VecDeque;
 
 /// How many one-second samples the sparklines keep.
@@ -13,6 +16,8 @@ pub const HISTORY: usize = 120;
 pub struct MemoryEstimate {
     pub terms: Vec<(String, u64)>,
     pub total: u64,
+    /// The verdict in a word or two: "fits", "tight", "does not fit", "no GPU".
+    pub fits: String,
     pub verdict: String,
 }
 
@@ -43,6 +48,11 @@ impl HardwareState {
         self.report = Some(report);
     }
 
+    /// Free memory on the first GPU, if there is one and the driver says.
+    pub fn gpu_memory_free(&self) -> Option<u64> {
+        self.report.as_ref()?.gpus.first()?.memory_free_bytes
+    }
+
     /// Memory in use on the first GPU, if there is one and the driver says.
     pub fn gpu_memory_used(&self) -> Option<u64> {
         self.report.as_ref()?.gpus.first()?.memory_used_bytes
@@ -56,39 +66,55 @@ fn push_capped(history: &mut VecDeque<u64>, value: u64) {
     history.push_back(value);
 }
 
-/// The estimate of a config's most demanding stage against the first GPU's free memory.
-pub fn estimate_for(config_path: &std::path::Path) -> anyhow::Result<MemoryEstimate> {
-    use crate::hw::estimate::{estimate, ModelFacts, Verdict};
-    let config = crate::config::RunConfig::load(config_path)?;
-    let source = crate::model::ModelSource::parse(Some(config.model_name.as_str()))?;
-    let loaded = crate::model::LoadedModel::load(&source, &candle_core::Device::Cpu, &mut |_| {})?;
-    let facts = ModelFacts::of(&crate::model::info::ModelInfo::of(&loaded));
+/// The estimate of a config's most demanding stage on its model, against the first GPU's free
+/// memory. The model is described from its header or known shape, not loaded.
+pub fn estimate_for(config: &RunConfig) -> anyhow::Result<MemoryEstimate> {
+    let entry = crate::model::catalog::describe(&config.model_name)?;
     let free = crate::hw::probe()
         .gpus
         .first()
         .and_then(|g| g.memory_free_bytes);
+    estimate_on(config, &entry, free)
+}
+
+/// The estimate of `config`'s most demanding stage on `entry`'s model against `free` bytes.
+pub fn estimate_on(
+    config: &RunConfig,
+    entry: &CatalogEntry,
+    free: Option<u64>,
+) -> anyhow::Result<MemoryEstimate> {
+    use crate::hw::estimate::{estimate, ModelFacts, Verdict};
+    let facts = ModelFacts::of_entry(entry);
     let e = config
         .stage_configs()?
         .iter()
         .map(|stage| estimate(stage, &facts, free))
         .max_by_key(|e| e.total_bytes)
         .ok_or_else(|| anyhow::anyhow!("the config has no stage"))?;
-    let gib = |b: u64| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64);
     let stage = e.shape.stage.name().to_uppercase();
-    let verdict = match (e.verdict, e.free_bytes) {
-        (Some(Verdict::Fits), Some(f)) => format!("{stage} fits in {} free", gib(f)),
-        (Some(Verdict::Tight), Some(f)) => format!("{stage} is tight in {} free", gib(f)),
-        (Some(Verdict::DoesNotFit), Some(f)) => format!(
-            "{stage} does not fit in {} free: batch {} or max_seq_length {} would",
-            gib(f),
-            e.max_batch.unwrap_or(0),
-            e.max_seq.unwrap_or(0)
+    let (fits, verdict) = match (e.verdict, e.free_bytes) {
+        (Some(Verdict::Fits), Some(f)) => ("fits", format!("{stage} fits in {} free", gib(f))),
+        (Some(Verdict::Tight), Some(f)) => {
+            ("tight", format!("{stage} is tight in {} free", gib(f)))
+        }
+        (Some(Verdict::DoesNotFit), Some(f)) => (
+            "does not fit",
+            format!(
+                "{stage} does not fit in {} free: batch {} or max_seq_length {} would",
+                gib(f),
+                e.max_batch.unwrap_or(0),
+                e.max_seq.unwrap_or(0)
+            ),
         ),
-        _ => format!("{stage}: no GPU to judge against (the CPU path uses RAM)"),
+        _ => (
+            "no GPU",
+            format!("{stage}: no GPU to judge against (the CPU path uses RAM)"),
+        ),
     };
     Ok(MemoryEstimate {
         terms: e.terms.iter().map(|t| (t.name.clone(), t.bytes)).collect(),
         total: e.total_bytes,
+        fits: fits.to_string(),
         verdict,
     })
 }

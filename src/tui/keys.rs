@@ -29,6 +29,7 @@ pub enum Action {
     MakeData,
     // Training
     PickConfig,
+    PickModel,
     StartRun,
     PauseResume,
     StopRun,
@@ -165,6 +166,14 @@ pub const KEYS: &[Binding] = &[
         A::PickConfig,
         On(S::Training),
         "pick config",
+        true,
+    ),
+    bind(
+        K::Char('m'),
+        "m",
+        A::PickModel,
+        On(S::Training),
+        "pick model",
         true,
     ),
     bind(

@@ -13,6 +13,7 @@ pub mod generate;
 pub mod hardware;
 pub mod keys;
 mod model_worker;
+pub mod models;
 mod run;
 pub mod series;
 pub mod serve;

@@ -6,6 +6,7 @@ mod data;
 mod hardware;
 pub mod layout;
 mod make_data;
+mod models;
 mod runs;
 mod training;
 pub mod widgets;
@@ -262,6 +263,11 @@ fn render_modal(app: &App, modal: &Modal, frame: &mut Frame, body: Rect) {
                 let items = path_lines(runs.iter().map(|r| r.dir.as_path()).collect());
                 widgets::list(frame, area, block, items, Some(*selected), theme);
             }
+        }
+        Modal::Models { selected } => {
+            let wide = centered(body, body.width.saturating_sub(2), body.height * 8 / 10);
+            frame.render_widget(Clear, wide);
+            models::render(app, *selected, frame, wide);
         }
     }
 }

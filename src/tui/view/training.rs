@@ -101,10 +101,21 @@ fn render_config(app: &App, frame: &mut Frame, area: Rect) {
         return;
     };
     let c = &chosen.config;
-    let model = if c.model_name.is_empty() {
-        "default (SmolLM2-135M-Instruct Q4_1)".to_string()
+    let model_shown = |name: &str| {
+        if name.is_empty() {
+            "default (SmolLM2-135M-Instruct Q4_1)".to_string()
+        } else {
+            name.to_string()
+        }
+    };
+    let model = if c.model_name == chosen.file_model {
+        model_shown(&c.model_name)
     } else {
-        c.model_name.clone()
+        format!(
+            "{} (picked; the file says {})",
+            model_shown(&c.model_name),
+            model_shown(&chosen.file_model)
+        )
     };
     let stages: Vec<&str> = c.stages.iter().map(|s| s.name()).collect();
     let rows: Vec<(&str, String)> = vec![
