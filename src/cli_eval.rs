@@ -5,10 +5,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use tunelab::config::RunConfig;
 use tunelab::device::{self, DeviceChoice};
-use tunelab::eval::cases::load_eval_file;
+use tunelab::eval::cases::{load_eval_file, EvalCase};
 use tunelab::eval::checks::Checks;
 use tunelab::eval::compare::{compare, CompareEvent, CompareReport};
-use tunelab::eval::run::{evaluate, EvalSettings, Variant};
+use tunelab::eval::run::{evaluate, Constrain, EvalReport, EvalSettings, Variant};
+use tunelab::model::constrain::{ConstrainArg, Constraint};
 use tunelab::model::peft::{check_adapter_base, load_adapter};
 use tunelab::model::{LoadedModel, ModelSource};
 
@@ -32,6 +33,11 @@ pub struct EvalInput {
     batch_size: Option<usize>,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     device: DeviceChoice,
+    /// Constrain the replies' tokens: none, json (any object), schema (each case's own schema),
+    /// schema=FILE; eval also takes both (free and each case's schema side by side) or
+    /// both=FILE.
+    #[arg(long, default_value = "none")]
+    constrain: String,
 }
 
 #[derive(clap::Args)]
@@ -64,7 +70,9 @@ pub struct CompareArgs {
 struct Prepared {
     loaded: LoadedModel,
     settings: EvalSettings,
-    cases: Vec<tunelab::eval::cases::EvalCase>,
+    cases: Vec<EvalCase>,
+    /// One mode, or free then constrained for `--constrain both`.
+    modes: Vec<Constrain>,
 }
 
 fn prepare(input: &EvalInput, adapter: Option<&Path>, few_shot: usize) -> Result<Prepared> {
@@ -96,6 +104,7 @@ fn prepare(input: &EvalInput, adapter: Option<&Path>, few_shot: usize) -> Result
     if let Some(dir) = adapter {
         load_adapter(&mut loaded.model, dir)?;
     }
+    let modes = constrain_modes(&input.constrain, &loaded, &cases, &data)?;
     eprintln!(
         "{} cases from {} on {}",
         cases.len(),
@@ -106,7 +115,56 @@ fn prepare(input: &EvalInput, adapter: Option<&Path>, few_shot: usize) -> Result
         loaded,
         settings,
         cases,
+        modes,
     })
+}
+
+/// The modes `--constrain` asks for, every case's constraint compiled before any reply.
+fn constrain_modes(
+    arg: &str,
+    loaded: &LoadedModel,
+    cases: &[EvalCase],
+    data: &Path,
+) -> Result<Vec<Constrain>> {
+    let (both, one) = match arg.trim().strip_prefix("both") {
+        Some(file) => (true, format!("schema{file}")),
+        None => (false, arg.to_string()),
+    };
+    let parsed: ConstrainArg = one
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--constrain {e} (or both, both=FILE)"))?;
+    let constrained = match parsed {
+        ConstrainArg::None => return Ok(vec![Constrain::Free]),
+        ConstrainArg::Json => Constrain::Json,
+        ConstrainArg::CaseSchema => Constrain::Schema(None),
+        ConstrainArg::SchemaFile(path) => {
+            let factory = loaded.tokenizer.grammar_factory(&loaded.stop_ids)?;
+            Constrain::Schema(Some(Constraint::schema_file(&path, &factory)?))
+        }
+    };
+    let factory = loaded.tokenizer.grammar_factory(&loaded.stop_ids)?;
+    let mut compiled: Vec<Constraint> = Vec::new();
+    for case in cases {
+        let Some(c) = constrained.for_case(case).filter(|c| !compiled.contains(c)) else {
+            continue;
+        };
+        factory
+            .matcher(&c)
+            .with_context(|| format!("{}:{}: the case's schema", data.display(), case.line))?;
+        compiled.push(c);
+    }
+    Ok(if both {
+        vec![Constrain::Free, constrained]
+    } else {
+        vec![constrained]
+    })
+}
+
+fn mode_name(mode: &Constrain) -> &'static str {
+    match mode {
+        Constrain::Free => "free",
+        _ => "constrained",
+    }
 }
 
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
@@ -128,29 +186,72 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     if args.adapter.is_some() && args.few_shot > 0 {
         bail!("--few-shot goes with --base: it is the prompt-only baseline");
     }
-    let report = evaluate(
-        &p.loaded,
-        &p.settings,
-        &p.cases,
-        variant,
-        &mut |done, total| {
-            eprint!("\r{} {done}/{total}   ", variant.name());
-            let _ = std::io::stderr().flush();
-        },
-    )?;
+    let mut reports = Vec::new();
+    for mode in &p.modes {
+        let settings = EvalSettings {
+            constrain: mode.clone(),
+            ..p.settings.clone()
+        };
+        let report = evaluate(
+            &p.loaded,
+            &settings,
+            &p.cases,
+            variant,
+            &mut |done, total| {
+                eprint!("\r{} {} {done}/{total}   ", variant.name(), mode_name(mode));
+                let _ = std::io::stderr().flush();
+            },
+        )?;
+        reports.push((mode_name(mode), report));
+    }
     eprintln!();
-    println!("{:<34} {:>10}", "metric", variant.name());
-    for (name, value) in &report.metrics {
-        println!("{name:<34} {value:>10.3}");
+    print!("{:<34}", "metric");
+    for (mode, _) in &reports {
+        let column = if reports.len() == 1 {
+            variant.name()
+        } else {
+            mode
+        };
+        print!(" {column:>11}");
+    }
+    println!();
+    for name in reports[0].1.metrics.keys() {
+        print!("{name:<34}");
+        for (_, report) in &reports {
+            match report.metrics.get(name) {
+                Some(v) => print!(" {v:>11.3}"),
+                None => print!(" {:>11}", "-"),
+            }
+        }
+        println!();
+    }
+    for (mode, report) in &reports {
+        if let Some(share) = report.mask_share {
+            println!(
+                "{mode}: token masks took {:.1}% of generation time",
+                share * 100.0
+            );
+        }
     }
     if let Some(path) = &args.input.json {
-        write_json(path, &report)?;
+        match reports.as_slice() {
+            [(_, one)] => write_json(path, one)?,
+            _ => {
+                let both: std::collections::BTreeMap<&str, &EvalReport> =
+                    reports.iter().map(|(m, r)| (*m, r)).collect();
+                write_json(path, &both)?
+            }
+        }
     }
     Ok(())
 }
 
 pub fn run_compare(args: CompareArgs) -> Result<()> {
-    let p = prepare(&args.input, Some(args.adapter.as_path()), args.few_shot)?;
+    let mut p = prepare(&args.input, Some(args.adapter.as_path()), args.few_shot)?;
+    let [mode] = p.modes.as_slice() else {
+        bail!("compare takes one --constrain mode (both is for eval)");
+    };
+    p.settings.constrain = mode.clone();
     let mut variants = vec![Variant::Base];
     if args.few_shot > 0 {
         variants.push(Variant::FewShot);

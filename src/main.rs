@@ -101,6 +101,9 @@ struct GenerateArgs {
     /// Print timing (prefill, decode tokens/s) to stderr at the end.
     #[arg(long)]
     stats: bool,
+    /// Constrain the reply: json (any JSON object) or schema=FILE (a JSON Schema).
+    #[arg(long, default_value = "none")]
+    constrain: tunelab::model::constrain::ConstrainArg,
 }
 
 #[derive(clap::Args)]
@@ -238,6 +241,7 @@ fn run_generate(args: GenerateArgs) -> Result<()> {
         top_k: args.top_k,
         seed: args.seed,
         max_tokens: args.max_tokens,
+        constraint: generate_constraint(&args.constrain, &loaded)?,
     };
     let mut stdout = std::io::stdout().lock();
     let out = generate(
@@ -262,8 +266,32 @@ fn run_generate(args: GenerateArgs) -> Result<()> {
             out.tokens.len(),
             out.decode_tokens_per_sec()
         );
+        if params.constraint.is_some() && out.decode_secs > 0.0 {
+            eprintln!(
+                "token masks {:.1}% of decode time",
+                100.0 * out.constraint_secs / out.decode_secs
+            );
+        }
     }
     Ok(())
+}
+
+fn generate_constraint(
+    arg: &tunelab::model::constrain::ConstrainArg,
+    loaded: &LoadedModel,
+) -> Result<Option<tunelab::model::constrain::Constraint>> {
+    use tunelab::model::constrain::{ConstrainArg, Constraint};
+    Ok(match arg {
+        ConstrainArg::None => None,
+        ConstrainArg::Json => Some(Constraint::Json),
+        ConstrainArg::CaseSchema => {
+            anyhow::bail!("--constrain schema takes a file here: schema=FILE")
+        }
+        ConstrainArg::SchemaFile(path) => {
+            let factory = loaded.tokenizer.grammar_factory(&loaded.stop_ids)?;
+            Some(Constraint::schema_file(path, &factory)?)
+        }
+    })
 }
 
 fn run_train(args: TrainArgs) -> Result<()> {

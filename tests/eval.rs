@@ -224,15 +224,17 @@ fn eval_base_on_the_cpu_writes_its_report() {
     )
     .unwrap();
     let out = dir.join("report.json");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_tunelab"))
-        .args(["eval", "--base", "--device", "cpu", "--config"])
-        .arg(&config)
-        .arg("--data")
-        .arg(&data)
-        .arg("--json")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let eval = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tunelab"))
+            .args(["eval", "--base", "--device", "cpu", "--config"])
+            .arg(&config)
+            .arg("--data")
+            .arg(&data)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let status = eval(&["--json", out.to_str().unwrap()]);
     assert!(
         status.status.success(),
         "{}",
@@ -261,6 +263,44 @@ fn eval_base_on_the_cpu_writes_its_report() {
     ] {
         assert!(metrics[key].is_number(), "{key} missing: {metrics:?}");
     }
+
+    // Free and constrained side by side: two columns, two reports.
+    let both = dir.join("both.json");
+    let status = eval(&["--constrain", "both", "--json", both.to_str().unwrap()]);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        stdout.contains("free") && stdout.contains("constrained"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("token masks took"), "{stdout}");
+    let reports: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&both).unwrap()).unwrap();
+    assert_eq!(
+        reports["free"]["per_case"], report["per_case"],
+        "free is the plain eval"
+    );
+    for case in reports["constrained"]["per_case"].as_array().unwrap() {
+        assert!(case["reply"].as_str().unwrap().starts_with("{\""), "{case}");
+    }
+    // A schema the library cannot compile stops eval before it generates.
+    std::fs::write(
+        dir.join("bad.json"),
+        r#"{"type": "string", "pattern": "["}"#,
+    )
+    .unwrap();
+    let bad = format!("schema={}", dir.join("bad.json").display());
+    let status = eval(&["--constrain", &bad]);
+    assert!(!status.status.success());
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert!(
+        stderr.contains("bad.json") && stderr.contains("does not compile"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -589,13 +589,25 @@ async fn bad_requests_get_openai_shaped_errors() {
         .await
         .unwrap();
     expect_error(r, 400, Some("n")).await;
+    let schema = |schema: Value| json!({ "type": "json_schema", "json_schema": { "name": "t", "schema": schema } });
+    let r = post(
+        json!({ "model": "base", "messages": hello, "response_format": { "type": "json_schema" } }),
+    )
+    .await
+    .unwrap();
+    expect_error(r, 400, Some("response_format.json_schema.schema")).await;
+    let unparsable = schema(json!({ "type": "string", "pattern": "[" }));
+    let r = post(json!({ "model": "base", "messages": hello, "response_format": unparsable }))
+        .await
+        .unwrap();
+    expect_error(r, 400, Some("response_format.json_schema.schema")).await;
     let r = post(json!({
-        "model": "base", "messages": hello, "response_format": { "type": "json_object" }
+        "model": "base", "messages": hello, "response_format": { "type": "json_object" },
+        "ignore_eos": true
     }))
     .await
     .unwrap();
-    let message = expect_error(r, 400, Some("response_format")).await;
-    assert!(message.contains("not supported yet"), "{message}");
+    expect_error(r, 400, Some("ignore_eos")).await;
     let r = post(json!({
         "model": "base", "messages": hello, "response_format": { "type": "text" }, "max_tokens": 2
     }))
@@ -794,4 +806,50 @@ fn data_generate_grows_seed_tasks_against_the_server() {
         assert_eq!(r["metadata"]["model"], "base");
     }
     assert!(log.contains("kept 2 records"), "{log}");
+}
+
+/// A random tiny model, held to a schema by response_format, answers in it every time.
+#[tokio::test(flavor = "multi_thread")]
+async fn response_format_holds_replies_to_the_schema() {
+    let (base, _) = tiny("serve_response_format", None);
+    let server = Server::start(&["--model", &path_arg(&base), "--max-tokens-limit", "64"]);
+    let http = reqwest::Client::new();
+    let schema = json!({
+        "type": "object",
+        "properties": { "ok": { "type": "boolean" }, "n": { "type": "integer", "minimum": 0, "maximum": 9 } },
+        "required": ["ok", "n"],
+        "additionalProperties": false
+    });
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for (seed, format) in [
+        (
+            1,
+            json!({ "type": "json_schema", "json_schema": { "name": "t", "schema": schema } }),
+        ),
+        (
+            2,
+            json!({ "type": "json_schema", "json_schema": { "name": "t", "schema": schema, "strict": true } }),
+        ),
+    ] {
+        let body = json!({
+            "model": "base", "messages": [{ "role": "user", "content": "hi" }],
+            "response_format": format, "max_tokens": 32, "seed": seed, "n": 3
+        });
+        let r: Value = http
+            .post(server.url("/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for choice in r["choices"].as_array().unwrap() {
+            let content = choice["message"]["content"].as_str().unwrap();
+            let reply: Value =
+                serde_json::from_str(content).unwrap_or_else(|e| panic!("{content}: {e}"));
+            assert!(validator.is_valid(&reply), "{content}");
+            assert_eq!(choice["finish_reason"], "stop", "{content}");
+        }
+    }
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tunelab::config::RunConfig;
 use tunelab::hw::{CpuInfo, GpuInfo, HardwareReport, MemoryInfo, NvmlStatus};
+use tunelab::model::constrain::Constraint;
 use tunelab::train::events::{TrainCommand, TrainEvent};
 use tunelab::tui::app::{App, Effect, Modal, ModelJob, Msg, Screen};
 use tunelab::tui::compare::{ReplyPiece, Side};
@@ -411,21 +412,27 @@ fn compare_streams_both_replies_of_the_latest_job() {
     assert_eq!(keys(&mut app, "x"), vec![Effect::CancelGenerate]);
 }
 
-#[test]
-fn compare_badges_and_tally_use_the_eval_files_checks() {
-    let mut app = app(SMALL);
+/// The CAMARA eval file's prompts and checks on the Compare screen; its cases.
+fn with_camara_cases(app: &mut App) -> Vec<tunelab::eval::cases::EvalCase> {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/camara_qod/eval.jsonl");
     let cases = tunelab::eval::cases::load_eval_file(&path).unwrap();
-    let expected = cases[0].expect_json.clone().unwrap().to_string();
     app.update(Msg::Cases {
         path: path.clone(),
         result: Ok(cases.iter().map(|c| c.prompt.clone()).collect()),
     });
     app.update(Msg::CaseChecks {
         path,
-        checks: tunelab::tui::checks::CaseChecks::new(cases),
+        checks: tunelab::tui::checks::CaseChecks::new(cases.clone()),
     });
+    cases
+}
+
+#[test]
+fn compare_badges_and_tally_use_the_eval_files_checks() {
+    let mut app = app(SMALL);
+    let cases = with_camara_cases(&mut app);
+    let expected = cases[0].expect_json.clone().unwrap().to_string();
     let job = app.compare.job;
     for (case, side, text) in [
         (0, Side::Base, "Sure, I can help with that."),
@@ -446,6 +453,24 @@ fn compare_badges_and_tally_use_the_eval_files_checks() {
     let badges = app.compare.checks.badges(0, &expected);
     assert!(badges.iter().all(|b| b.pass), "{badges:?}");
     assert!(badges.iter().any(|b| b.label == "schema"));
+}
+
+#[test]
+fn the_constraint_toggle_holds_compare_replies_to_the_cases_schema() {
+    let mut app = app(SMALL);
+    let cases = with_camara_cases(&mut app);
+    let schema = cases[0].schema.as_ref().unwrap().document.clone();
+    let constraint_of = |effects: Vec<Effect>| match effects.as_slice() {
+        [Effect::Model(ModelJob::Generate { constraint, .. })] => constraint.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(constraint_of(keys(&mut app, "4g")), None, "free by default");
+    keys(&mut app, "f");
+    assert!(draw(&app, SMALL).contains("constrained (f)"));
+    let held = constraint_of(keys(&mut app, "g"));
+    assert_eq!(held, Some(Constraint::Schema(std::sync::Arc::new(schema))));
+    keys(&mut app, "f");
+    assert_eq!(constraint_of(keys(&mut app, "g")), None);
 }
 
 fn runs_found() -> Found {

@@ -7,10 +7,12 @@ use super::checks::{check_reply, Checks};
 use super::metrics::{aggregate, ReplyStats};
 use crate::config::RunConfig;
 use crate::data::sft::load_sft_file;
-use crate::model::{generate_batch, ChatMessage, LoadedModel, SamplingParams};
+use crate::model::constrain::Constraint;
+use crate::model::{generate_batch, ChatMessage, GenerationOutput, LoadedModel, SamplingParams};
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -43,6 +45,33 @@ pub struct EvalSettings {
     pub batch_size: usize,
     /// Whether a reply that is one fenced ```json block counts as JSON.
     pub allow_fenced_json: bool,
+    pub constrain: Constrain,
+}
+
+/// What constrains the replies' tokens.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Constrain {
+    #[default]
+    Free,
+    /// Any JSON object.
+    Json,
+    /// This schema for every case; without one, each case's own schema (any JSON object for a
+    /// case that has none but expects JSON, nothing for a text case).
+    Schema(Option<Constraint>),
+}
+
+impl Constrain {
+    pub fn for_case(&self, case: &EvalCase) -> Option<Constraint> {
+        match self {
+            Self::Free => None,
+            Self::Json => Some(Constraint::Json),
+            Self::Schema(Some(c)) => Some(c.clone()),
+            Self::Schema(None) => match &case.schema {
+                Some(s) => Some(Constraint::Schema(Arc::new(s.document.clone()))),
+                None => case.wants_json().then_some(Constraint::Json),
+            },
+        }
+    }
 }
 
 impl EvalSettings {
@@ -67,6 +96,7 @@ impl EvalSettings {
             max_new_tokens: config.eval_max_new_tokens,
             batch_size: config.eval_batch_size,
             allow_fenced_json: config.eval_allow_fenced_json,
+            constrain: Constrain::Free,
         })
     }
 }
@@ -78,6 +108,8 @@ pub struct Reply {
     pub checks: Checks,
     pub tokens: usize,
     pub seconds: f64,
+    /// Of `seconds`, the time computing the constraint's token masks.
+    pub mask_seconds: f64,
 }
 
 /// The prompt ids of a case: system turn, few-shot turns (for FewShot), then the case.
@@ -132,23 +164,12 @@ pub fn answer_batch(
     let (was_enabled, was_training) = (switch.enabled(), switch.training());
     switch.set_enabled(variant == Variant::Tuned);
     switch.set_training(false);
-    let params = SamplingParams {
-        temperature: 0.0,
-        max_tokens: settings.max_new_tokens,
-        ..SamplingParams::default()
-    };
+    let constraints: Vec<Option<Constraint>> = cases
+        .iter()
+        .map(|c| settings.constrain.for_case(c))
+        .collect();
     let started = Instant::now();
-    let outputs = generate_batch(
-        &loaded.model,
-        &loaded.tokenizer,
-        &prompts,
-        &params,
-        &loaded.stop_ids,
-        |row, piece| {
-            on_text(row, piece);
-            Ok(true)
-        },
-    );
+    let outputs = generate_grouped(loaded, settings, &prompts, &constraints, on_text);
     switch.set_enabled(was_enabled);
     switch.set_training(was_training);
     let outputs = outputs?;
@@ -162,8 +183,51 @@ pub fn answer_batch(
             text: out.text,
             tokens: out.tokens.len(),
             seconds: share,
+            mask_seconds: out.constraint_secs,
         })
         .collect())
+}
+
+/// Greedy replies to `prompts`, one batch per distinct constraint, in the prompts' order.
+fn generate_grouped(
+    loaded: &LoadedModel,
+    settings: &EvalSettings,
+    prompts: &[Vec<u32>],
+    constraints: &[Option<Constraint>],
+    on_text: &mut dyn FnMut(usize, &str),
+) -> Result<Vec<GenerationOutput>> {
+    let mut groups: Vec<(Option<Constraint>, Vec<usize>)> = Vec::new();
+    for (i, c) in constraints.iter().enumerate() {
+        match groups.iter_mut().find(|(g, _)| g == c) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((c.clone(), vec![i])),
+        }
+    }
+    let mut outputs: Vec<Option<GenerationOutput>> = vec![None; prompts.len()];
+    for (constraint, members) in groups {
+        let params = SamplingParams {
+            temperature: 0.0,
+            max_tokens: settings.max_new_tokens,
+            constraint,
+            ..SamplingParams::default()
+        };
+        let batch: Vec<Vec<u32>> = members.iter().map(|&i| prompts[i].clone()).collect();
+        let replies = generate_batch(
+            &loaded.model,
+            &loaded.tokenizer,
+            &batch,
+            &params,
+            &loaded.stop_ids,
+            |row, piece| {
+                on_text(members[row], piece);
+                Ok(true)
+            },
+        )?;
+        for (&i, reply) in members.iter().zip(replies) {
+            outputs[i] = Some(reply);
+        }
+    }
+    Ok(outputs.into_iter().flatten().collect())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -180,6 +244,9 @@ pub struct EvalReport {
     pub variant: Variant,
     pub cases: usize,
     pub metrics: BTreeMap<String, f64>,
+    /// Constrained replies: the share of generation time spent computing token masks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask_share: Option<f64>,
     pub per_case: Vec<CaseResult>,
 }
 
@@ -220,10 +287,13 @@ pub fn report(variant: Variant, cases: &[EvalCase], replies: &[Reply]) -> EvalRe
             )
         })
         .collect();
+    let seconds: f64 = replies.iter().map(|r| r.seconds).sum();
+    let masks: f64 = replies.iter().map(|r| r.mask_seconds).sum();
     EvalReport {
         variant,
         cases: cases.len(),
         metrics: aggregate(&results),
+        mask_share: (masks > 0.0 && seconds > 0.0).then(|| masks / seconds),
         per_case: cases
             .iter()
             .zip(replies)

@@ -45,6 +45,7 @@ pub fn probe(
         top_k: None,
         seed: 0,
         max_tokens: greedy_tokens,
+        constraint: None,
     };
     let out = generate(
         model,

@@ -1,6 +1,7 @@
 //! Text generation with a KV cache: greedy or sampled (temperature, top-k, top-p, seed),
 //! stopping at the model's end tokens, streaming text as it is decoded.
 
+use super::constrain::{ConstrainedRow, Constraint};
 use super::tokenizer::TextTokenizer;
 use super::transformer::{KvCache, Transformer};
 use anyhow::{bail, Result};
@@ -17,6 +18,8 @@ pub struct SamplingParams {
     pub top_k: Option<usize>,
     pub seed: u64,
     pub max_tokens: usize,
+    /// Only tokens that keep the reply within this grammar are sampled.
+    pub constraint: Option<Constraint>,
 }
 
 impl Default for SamplingParams {
@@ -27,6 +30,7 @@ impl Default for SamplingParams {
             top_k: None,
             seed: 42,
             max_tokens: 256,
+            constraint: None,
         }
     }
 }
@@ -50,6 +54,8 @@ pub struct GenerationOutput {
     pub prompt_tokens: usize,
     pub prefill_secs: f64,
     pub decode_secs: f64,
+    /// Of decode_secs, the time spent computing the constraint's token masks.
+    pub constraint_secs: f64,
 }
 
 impl GenerationOutput {
@@ -177,6 +183,7 @@ struct Row {
     text: String,
     stop: Option<StopReason>,
     decode_secs: f64,
+    constrained: Option<ConstrainedRow>,
 }
 
 impl Row {
@@ -209,6 +216,10 @@ pub fn generate_batch(
     mut on_text: impl FnMut(usize, &str) -> Result<bool>,
 ) -> Result<Vec<GenerationOutput>> {
     let context = model.config().max_position_embeddings;
+    let grammar = match &params.constraint {
+        Some(_) => Some(tokenizer.grammar_factory(stop_ids)?),
+        None => None,
+    };
     let mut rows = Vec::with_capacity(prompts.len());
     for (r, prompt) in prompts.iter().enumerate() {
         if prompt.is_empty() {
@@ -232,6 +243,10 @@ pub fn generate_batch(
             text: String::new(),
             stop: (params.max_tokens == 0).then_some(StopReason::Length),
             decode_secs: 0.0,
+            constrained: match (&grammar, &params.constraint) {
+                (Some(g), Some(c)) => Some(ConstrainedRow::new(g, c)?),
+                _ => None,
+            },
         });
     }
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
@@ -259,16 +274,25 @@ pub fn generate_batch(
     let decode_started = Instant::now();
     let mut columns = longest;
     while let Some(batch_logits) = logits.take() {
-        let batch_logits = batch_logits.to_vec2::<f32>()?;
+        let mut batch_logits = batch_logits.to_vec2::<f32>()?;
         let mut next_ids = Vec::with_capacity(active.len());
-        for (&r, row_logits) in active.iter().zip(&batch_logits) {
+        for (&r, row_logits) in active.iter().zip(&mut batch_logits) {
             let row = &mut rows[r];
+            let allowed = match row.constrained.as_mut() {
+                Some(c) => c.mask(row_logits)?,
+                None => true,
+            };
             let next = row.sampler.sample(row_logits)?;
             next_ids.push(next);
-            if stop_ids.contains(&next) {
+            if stop_ids.contains(&next) || !allowed {
                 row.stop = Some(StopReason::EndToken);
             } else {
                 row.tokens.push(next);
+                if let Some(c) = row.constrained.as_mut() {
+                    if c.consume(next)? {
+                        row.stop = Some(StopReason::EndToken);
+                    }
+                }
                 if let Some(piece) = row.new_text(tokenizer)? {
                     if !on_text(r, &piece)? {
                         row.stop = Some(StopReason::Cancelled);
@@ -313,6 +337,7 @@ pub fn generate_batch(
             prompt_tokens: row.prompt_tokens,
             prefill_secs,
             decode_secs: row.decode_secs,
+            constraint_secs: row.constrained.as_ref().map_or(0.0, |c| c.mask_secs),
         });
     }
     Ok(outputs)

@@ -4,6 +4,7 @@ pub mod block;
 pub mod catalog;
 pub mod chat_template;
 pub mod config;
+pub mod constrain;
 pub mod family;
 pub mod fetch;
 pub mod fused;

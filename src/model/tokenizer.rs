@@ -3,6 +3,7 @@
 //! merges and pre-tokenizer name), or the Gemma family's SentencePiece BPE (`llama`: merges
 //! derived from the vocabulary, as transformers' GGUF converter does).
 
+use super::constrain::GrammarFactory;
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file;
 use std::path::Path;
@@ -68,6 +69,8 @@ pub struct TextTokenizer {
     inner: Tokenizer,
     /// Set when built from a GGUF's SentencePiece vocabulary.
     sentencepiece: Option<std::sync::Arc<SentencePieceVocab>>,
+    /// The vocabulary compiled for constrained decoding, on first use.
+    grammar: std::sync::OnceLock<std::result::Result<std::sync::Arc<GrammarFactory>, String>>,
 }
 
 impl TextTokenizer {
@@ -78,6 +81,7 @@ impl TextTokenizer {
         Ok(Self {
             inner,
             sentencepiece: None,
+            grammar: Default::default(),
         })
     }
 
@@ -165,6 +169,7 @@ impl TextTokenizer {
         Ok(Self {
             inner,
             sentencepiece: None,
+            grammar: Default::default(),
         })
     }
 
@@ -273,6 +278,7 @@ impl TextTokenizer {
         let scores = read_scores(md, tokens.len())?;
         Ok(Self {
             inner,
+            grammar: Default::default(),
             sentencepiece: Some(std::sync::Arc::new(SentencePieceVocab {
                 tokens,
                 scores,
@@ -295,6 +301,27 @@ impl TextTokenizer {
         self.inner
             .decode(ids, skip_special)
             .map_err(|e| anyhow::anyhow!("detokenizing: {e}"))
+    }
+
+    /// The tokenizers-crate tokenizer underneath (its vocabulary and decoder).
+    pub(crate) fn hf(&self) -> &Tokenizer {
+        &self.inner
+    }
+
+    /// The vocabulary as constrained decoding sees it, built on the first call: `stop_ids`
+    /// (the model's, the same on every call) end a reply once its grammar is complete.
+    pub fn grammar_factory(&self, stop_ids: &[u32]) -> Result<std::sync::Arc<GrammarFactory>> {
+        if stop_ids.is_empty() {
+            bail!("a constrained reply needs a stop token to end on");
+        }
+        self.grammar
+            .get_or_init(|| {
+                GrammarFactory::new(self, stop_ids)
+                    .map(std::sync::Arc::new)
+                    .map_err(|e| format!("{e:#}"))
+            })
+            .clone()
+            .map_err(|e| anyhow::anyhow!(e))
     }
 
     pub fn token_to_id(&self, token: &str) -> Option<u32> {

@@ -5,6 +5,7 @@ use super::generation::{answer, body_bytes};
 use super::request::{fields, parse_json, Common};
 use super::respond::Kind;
 use super::state::AppState;
+use crate::model::constrain::Constraint;
 use crate::model::ChatMessage;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -47,6 +48,14 @@ struct Part {
 struct ResponseFormat {
     #[serde(rename = "type")]
     kind: String,
+    json_schema: Option<JsonSchemaFormat>,
+}
+
+/// OpenAI's `response_format.json_schema`: a name, the schema, and `strict` (a constrained
+/// reply always follows its schema, so strict or not is the same here).
+#[derive(Debug, Deserialize)]
+struct JsonSchemaFormat {
+    schema: Option<Value>,
 }
 
 pub async fn chat_completions(
@@ -64,7 +73,11 @@ async fn run(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Re
     let common: Common = fields(&body)?;
     let chat: ChatFields = fields(&body)?;
     refuse_unsupported(&chat)?;
-    let settings = common.settings(state)?;
+    let mut settings = common.settings(state)?;
+    settings.params.constraint = match &chat.response_format {
+        Some(format) => constraint(format, state, settings.ignore_eos)?,
+        None => None,
+    };
     let messages = messages(chat.messages)?;
     let text = state
         .template
@@ -77,26 +90,54 @@ async fn run(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Re
     answer(state, settings, vec![ids], "messages", Kind::Chat).await
 }
 
-fn refuse_unsupported(chat: &ChatFields) -> Result<(), ApiError> {
-    if let Some(format) = &chat.response_format {
-        match format.kind.as_str() {
-            "text" => {}
-            "json_object" | "json_schema" => {
-                return Err(ApiError::unsupported(
-                    "response_format",
-                    &format!("response_format {}", format.kind),
-                ))
-            }
-            other => {
+/// The grammar a response_format asks for, compiled once here so that a bad schema is this
+/// request's 400, not its batch's failure.
+fn constraint(
+    format: &ResponseFormat,
+    state: &AppState,
+    ignore_eos: bool,
+) -> Result<Option<Constraint>, ApiError> {
+    let constraint = match format.kind.as_str() {
+        "text" => return Ok(None),
+        "json_object" => Constraint::Json,
+        "json_schema" => {
+            let schema = format.json_schema.as_ref().and_then(|j| j.schema.clone());
+            let Some(schema) = schema else {
                 return Err(ApiError::invalid(
-                    "response_format.type",
-                    format!(
+                    "response_format.json_schema.schema",
+                    "response_format json_schema needs json_schema.schema",
+                ));
+            };
+            Constraint::Schema(Arc::new(schema))
+        }
+        other => {
+            return Err(ApiError::invalid(
+                "response_format.type",
+                format!(
                     "response_format type must be text, json_object or json_schema, got {other:?}"
                 ),
-                ))
-            }
+            ))
         }
+    };
+    if ignore_eos {
+        return Err(ApiError::invalid(
+            "ignore_eos",
+            "ignore_eos cannot go with a response_format: a constrained reply ends with its JSON",
+        ));
     }
+    let param = match constraint {
+        Constraint::Json => "response_format",
+        Constraint::Schema(_) => "response_format.json_schema.schema",
+    };
+    state
+        .tokenizer
+        .grammar_factory(&state.stop_ids)
+        .and_then(|f| f.matcher(&constraint))
+        .map_err(|e| ApiError::invalid(param, format!("{e:#}")))?;
+    Ok(Some(constraint))
+}
+
+fn refuse_unsupported(chat: &ChatFields) -> Result<(), ApiError> {
     if chat.tools.as_ref().is_some_and(|t| !t.is_empty()) {
         return Err(ApiError::unsupported("tools", "tool calling"));
     }

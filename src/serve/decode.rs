@@ -4,6 +4,7 @@
 //! it happens (a short reply is answered while longer ones in its batch go on), and a check
 //! every step that its client still waits (a disconnect frees the row at once).
 
+use crate::model::constrain::ConstrainedRow;
 use crate::model::generate::{Sampler, SamplingParams};
 use crate::model::{KvCache, TextTokenizer, Transformer};
 use anyhow::{bail, Result};
@@ -38,6 +39,8 @@ pub trait RowSink {
 
 struct Row {
     sampler: Sampler,
+    /// The grammar of a request with a response_format.
+    constrained: Option<ConstrainedRow>,
     max_new: usize,
     tokens: Vec<u32>,
     /// The text released so far.
@@ -88,6 +91,10 @@ pub fn decode_batch(
     sink: &mut dyn RowSink,
 ) -> Result<()> {
     let context = model.config().max_position_embeddings;
+    let grammar = match batch.iter().any(|r| r.params.constraint.is_some()) {
+        true => Some(tokenizer.grammar_factory(stop_ids)?),
+        false => None,
+    };
     let mut rows = Vec::with_capacity(batch.len());
     for row in batch {
         if row.prompt.is_empty() || row.prompt.len() >= context {
@@ -98,6 +105,10 @@ pub fn decode_batch(
         }
         rows.push(Row {
             sampler: Sampler::new(&row.params)?,
+            constrained: match (&grammar, &row.params.constraint) {
+                (Some(g), Some(c)) => Some(ConstrainedRow::new(g, c)?),
+                _ => None,
+            },
             max_new: row.params.max_tokens.min(context - row.prompt.len()),
             tokens: Vec::new(),
             text: String::new(),
@@ -119,12 +130,19 @@ pub fn decode_batch(
     let mut logits = model.forward_last_padded(&input, 0, &pads, Some(&mut cache))?;
     let mut columns = longest;
     while !active.is_empty() {
-        let all_logits = logits.to_vec2::<f32>()?;
+        let mut all_logits = logits.to_vec2::<f32>()?;
         let mut next_ids = Vec::with_capacity(active.len());
         let mut keep = Vec::with_capacity(active.len());
-        for (i, (&r, row_logits)) in active.iter().zip(&all_logits).enumerate() {
+        for (i, (&r, row_logits)) in active.iter().zip(&mut all_logits).enumerate() {
+            let allowed = match rows[r].constrained.as_mut() {
+                Some(c) => c.mask(row_logits)?,
+                None => true,
+            };
             let next = rows[r].sampler.sample(row_logits)?;
-            let end = step_row(&mut rows[r], r, next, stop_ids, tokenizer, sink)?;
+            let end = match allowed {
+                true => step_row(&mut rows[r], r, next, stop_ids, tokenizer, sink)?,
+                false => Some(RowEnd::EndToken),
+            };
             match end {
                 Some(end) => {
                     if end != RowEnd::Halted {
@@ -173,10 +191,17 @@ fn step_row(
         return Ok(Some(RowEnd::EndToken));
     }
     row.tokens.push(next);
+    let complete = match row.constrained.as_mut() {
+        Some(c) => c.consume(next)?,
+        None => false,
+    };
     if let Some(piece) = row.new_text(tokenizer)? {
         if !sink.text(r, &piece) {
             return Ok(Some(RowEnd::Halted));
         }
+    }
+    if complete {
+        return Ok(Some(RowEnd::EndToken));
     }
     Ok((row.tokens.len() >= row.max_new).then_some(RowEnd::Length))
 }

@@ -126,6 +126,7 @@ pub fn serve_with(
     let state = Arc::new(AppState {
         catalog,
         tokenizer: tokenizer.clone(),
+        stop_ids: stop_ids.clone(),
         template,
         bos_id,
         context: model.config().max_position_embeddings,

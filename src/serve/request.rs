@@ -183,6 +183,7 @@ impl Common {
                 // OpenAI's seed is any 64-bit integer; without one each request draws its own.
                 seed: self.seed.map_or_else(rand::random, |s| s as u64),
                 max_tokens: asked.unwrap_or(limit as u64) as usize,
+                constraint: None,
             },
             max_tokens: asked.map(|m| m as usize),
             n: n as usize,

@@ -20,6 +20,8 @@ pub struct Limits {
 pub struct AppState {
     pub catalog: Catalog,
     pub tokenizer: Arc<TextTokenizer>,
+    /// The tokens that end a reply (and a constrained reply's grammar).
+    pub stop_ids: Vec<u32>,
     pub template: ChatTemplate,
     /// The token a text prompt starts with, when the tokenizer adds one (Gemma's BOS).
     pub bos_id: Option<u32>,

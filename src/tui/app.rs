@@ -18,6 +18,7 @@ use crate::config::RunConfig;
 use crate::data::sft::SftRecord;
 use crate::hw::HardwareReport;
 use crate::model::catalog::Catalog;
+use crate::model::constrain::Constraint;
 use crate::train::events::{TrainCommand, TrainEvent};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 use std::path::PathBuf;
@@ -198,6 +199,8 @@ pub enum ModelJob {
         prompt: String,
         settings: ModelSettings,
         adapter: Option<PathBuf>,
+        /// The Compare screen's constraint toggle: the case's schema, else any JSON object.
+        constraint: Option<Constraint>,
     },
 }
 
@@ -796,6 +799,15 @@ impl App {
                 });
                 vec![]
             }
+            Action::ToggleConstraint => {
+                self.compare.constrained = !self.compare.constrained;
+                self.notice = Some(if self.compare.constrained {
+                    "replies held to the case's JSON Schema (any JSON object without one); g regenerates".into()
+                } else {
+                    "replies free (no constraint); g regenerates".into()
+                });
+                vec![]
+            }
             Action::PickAdapter => {
                 self.modal = Some(Modal::Adapters { selected: 0 });
                 vec![]
@@ -828,6 +840,10 @@ impl App {
             prompt,
             settings: self.model_settings(),
             adapter: self.compare.adapter.clone(),
+            constraint: self
+                .compare
+                .constrained
+                .then(|| self.compare.checks.constraint(case)),
         })]
     }
 

@@ -4,6 +4,8 @@
 
 use crate::eval::cases::EvalCase;
 use crate::eval::checks::{check_reply, parse_reply_json, Checks};
+use crate::eval::run::Constrain;
+use crate::model::constrain::Constraint;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +36,15 @@ impl CaseChecks {
     fn checks(&self, case: usize, reply: &str) -> Option<Checks> {
         let c = self.0.as_ref()?.get(case)?;
         Some(check_reply(c, reply, false))
+    }
+
+    /// What the constraint toggle holds prompt `case` to: its schema, else any JSON object.
+    pub fn constraint(&self, case: usize) -> Constraint {
+        self.0
+            .as_ref()
+            .and_then(|cases| cases.get(case))
+            .and_then(|c| Constrain::Schema(None).for_case(c))
+            .unwrap_or(Constraint::Json)
     }
 
     /// The badges of a finished reply to prompt `case`.

@@ -46,6 +46,8 @@ pub struct CompareState {
     /// The generation job whose pieces are accepted; older jobs' pieces are dropped.
     pub job: u64,
     pub busy: bool,
+    /// Replies are held to the case's JSON Schema (any JSON object for a typed prompt).
+    pub constrained: bool,
 }
 
 impl CompareState {

@@ -39,6 +39,7 @@ pub enum Action {
     Generate,
     TypePrompt,
     PickAdapter,
+    ToggleConstraint,
     Cancel,
     // Runs
     Rescan,
@@ -238,6 +239,14 @@ pub const KEYS: &[Binding] = &[
         A::PickAdapter,
         On(S::Compare),
         "pick run",
+        true,
+    ),
+    bind(
+        K::Char('f'),
+        "f",
+        A::ToggleConstraint,
+        On(S::Compare),
+        "JSON constraint",
         true,
     ),
     bind(K::Char('x'), "x", A::Cancel, On(S::Compare), "cancel", true),

@@ -8,6 +8,7 @@ use super::compare::{ReplyPiece, Side};
 use super::data::Inspection;
 use crate::data::sft::{tokenize_record, SftRecord};
 use crate::device::{self, DeviceChoice};
+use crate::model::constrain::Constraint;
 use crate::model::peft::{check_adapter_base, load_adapter};
 use crate::model::{generate, LoadedModel, ModelSource, SamplingParams};
 use anyhow::{Context, Result};
@@ -137,6 +138,7 @@ impl Worker {
                 prompt,
                 settings,
                 adapter,
+                constraint,
             } => {
                 let sides: &[Side] = if adapter.is_some() {
                     &[Side::Base, Side::Tuned]
@@ -150,10 +152,12 @@ impl Worker {
                 for &side in sides {
                     let piece = match &prepared {
                         Err(e) => ReplyPiece::Failed(format!("{e:#}")),
-                        Ok(()) => match self.reply(job, case, side, &prompt, &settings) {
-                            Ok(()) => ReplyPiece::Done,
-                            Err(e) => ReplyPiece::Failed(format!("{e:#}")),
-                        },
+                        Ok(()) => {
+                            match self.reply(job, (case, side), &prompt, &settings, &constraint) {
+                                Ok(()) => ReplyPiece::Done,
+                                Err(e) => ReplyPiece::Failed(format!("{e:#}")),
+                            }
+                        }
                     };
                     self.send(Msg::Reply {
                         job,
@@ -204,16 +208,17 @@ impl Worker {
     fn reply(
         &self,
         job: u64,
-        case: usize,
-        side: Side,
+        (case, side): (usize, Side),
         prompt: &str,
         settings: &ModelSettings,
+        constraint: &Option<Constraint>,
     ) -> Result<()> {
         let (_, _, model) = self.loaded.as_ref().expect("model loaded first");
         model.model.adapters().set_enabled(side == Side::Tuned);
         let ids = model.chat_prompt(settings.system_prompt.as_deref(), prompt)?;
         let params = SamplingParams {
             max_tokens: MAX_REPLY_TOKENS,
+            constraint: constraint.clone(),
             ..SamplingParams::default()
         };
         generate(

@@ -31,6 +31,12 @@ pub fn render(app: &App, frame: &mut Frame, body: Rect) {
             }),
             Span::styled("  adapter ", theme.muted()),
             Span::styled(adapter, theme.title()),
+            Span::styled("  decoding ", theme.muted()),
+            Span::raw(if compare.constrained {
+                "constrained (f)"
+            } else {
+                "free (f)"
+            }),
             Span::styled(format!("  {}", app.model_status), theme.muted()),
         ]),
         header,
