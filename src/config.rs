@@ -215,7 +215,17 @@ impl Default for RunConfig {
 }
 
 /// Every key a config may hold, for the "did you mean" hint.
-fn known_keys() -> Vec<String> {
+/// The `[sweep]` table of a config file, if it has one.
+pub fn sweep_table(path: &Path) -> Result<Option<serde_json::Value>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let value = parse_text(&text, path.extension().is_some_and(|e| e == "json"))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(value.get("sweep").cloned())
+}
+
+/// Every key a config takes at its top level (stage tables take the same but the stage ones).
+pub fn known_keys() -> Vec<String> {
     let mut keys = match serde_json::to_value(RunConfig::default()) {
         Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
         _ => vec![],
@@ -269,6 +279,8 @@ impl RunConfig {
                 path.display()
             );
         }
+        // The [sweep] table is `tunelab sweep`'s (sweep_table); a run ignores it.
+        map.remove("sweep");
         let known = known_keys();
         check_keys(&map, &known, path, "")?;
         // Absolute, so that paths stored in a checkpoint mean the same from any folder.
@@ -508,7 +520,7 @@ fn resolve_path_values(table: &mut serde_json::Map<String, serde_json::Value>, b
 }
 
 /// Levenshtein distance, for suggesting the key a typo meant.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

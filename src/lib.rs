@@ -12,5 +12,6 @@ pub mod fsutil;
 pub mod hw;
 pub mod model;
 pub mod serve;
+pub mod sweep;
 pub mod train;
 pub mod tui;

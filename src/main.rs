@@ -6,6 +6,7 @@ mod cli_eval;
 mod cli_export;
 mod cli_generate;
 mod cli_serve;
+mod cli_sweep;
 mod cli_synth;
 
 use anyhow::Result;
@@ -44,6 +45,9 @@ enum Command {
     Hw(HwArgs),
     /// Score a model (base, few-shot or an adapter) on an eval file: JSON, schema, fields, text checks.
     Eval(cli_eval::EvalArgs),
+    /// Search hyperparameters: a trial per setting of the [sweep] table's (or --grid's) keys,
+    /// packed onto one GPU, each scored on the config's eval file.
+    Sweep(cli_sweep::SweepArgs),
     /// Base vs (few-shot vs) tuned replies side by side, with each one's checks and the tally.
     Compare(cli_eval::CompareArgs),
     /// Open the workbench following a run another process writes (its output_dir).
@@ -189,6 +193,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Train(args)) => run_train(args),
         Some(Command::Hw(args)) => run_hw(args),
         Some(Command::Eval(args)) => cli_eval::run_eval(args),
+        Some(Command::Sweep(args)) => cli_sweep::run_sweep(args),
         Some(Command::Compare(args)) => cli_eval::run_compare(args),
         Some(Command::Export(args)) => cli_export::run_export(args, &mut progress),
         Some(Command::Logits(args)) => cli_export::run_logits(args, &mut progress),
