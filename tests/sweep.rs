@@ -124,6 +124,28 @@ fn a_sweep_runs_records_resumes_and_keeps_the_best() {
     assert_eq!(started(&resumed), 1);
     assert_eq!(records(&sweep_dir).len(), 4);
 
+    // A relative --output-dir is the same folder from the trials' configs.
+    let rel = Command::new(env!("CARGO_BIN_EXE_tunelab"))
+        .current_dir(&dir)
+        .args(["sweep", "--device", "cpu", "--config", "config.toml"])
+        .args(["--output-dir", "runs/tiny-sweep", "--grid", &files])
+        .output()
+        .unwrap();
+    assert!(
+        rel.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rel.stderr)
+    );
+    assert_eq!(started(&rel), 0, "the same folder, nothing left to run");
+    let trial: Value = serde_json::from_str(
+        &std::fs::read_to_string(sweep_dir.join("trial-001/config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        trial["output_dir"].as_str().map(Path::new),
+        Some(sweep_dir.join("trial-001/run").as_path())
+    );
+
     // Other settings would mix two plans in one folder.
     let other = sweep(&config, &["--grid", "learning_rate=[5e-4]"]);
     assert!(!other.status.success());

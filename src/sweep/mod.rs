@@ -43,6 +43,8 @@ pub fn prepare(request: SweepRequest) -> Result<Sweep> {
         .output_dir
         .unwrap_or_else(|| PathBuf::from(format!("{}-sweep", base.output_dir.display())));
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    // Absolute: trial configs name their output_dir, read against their own folder.
+    let dir = std::path::absolute(&dir)?;
     let planned = plan::plan(&spec);
     check_same_plan(&dir, &planned)?;
     let trials = planned
