@@ -88,7 +88,7 @@ pub fn run_sweep(args: SweepArgs) -> Result<()> {
     let records = sweep.run(&mut Printer { json: args.json })?;
     let hours = started.elapsed().as_secs_f64() / 3600.0;
     let ran = records.len() - before;
-    let best = best(&sweep.spec, &records);
+    let best = best(sweep.spec.direction, &records);
     let best_dir = best.map(|b| keep_best(&sweep.dir, b)).transpose()?;
     print_table(&records, &sweep.spec.objective, best.map(|b| b.trial));
     let per_hour = if hours > 0.0 { ran as f64 / hours } else { 0.0 };

@@ -52,7 +52,7 @@ fn tiny_config(dir: &Path) -> std::path::PathBuf {
         &config,
         format!(
             "model_name = \"{}\"\ntrain_file = \"{}\"\neval_file = \"eval.jsonl\"\n\
-             output_dir = \"runs/tiny\"\nmax_steps = 2\nper_device_train_batch_size = 2\n\
+             output_dir = \"runs/tiny\"\nmax_steps = 2\nlogging_steps = 1\nper_device_train_batch_size = 2\n\
              max_seq_length = 256\neval_max_new_tokens = 8\nlora_r = 4\n\n\
              [sweep]\nobjective = \"mean_reply_tokens\"\ndirection = \"minimize\"\n\
              parallel = 2\n\n[sweep.grid]\nlearning_rate = [1e-4, 1e-3]\n",
@@ -62,6 +62,35 @@ fn tiny_config(dir: &Path) -> std::path::PathBuf {
     )
     .unwrap();
     config
+}
+
+/// The Sweeps screen's reading of the folder: every trial ended, the best marked, the finished
+/// trials' loss at each of their two steps, the failed ones' reasons.
+fn workbench_reads_the_sweep_back(root: &Path, best: Option<u64>) {
+    use tunelab::sweep::progress::TrialState;
+    use tunelab::sweep::trial::Status;
+    let found = tunelab::tui::discover::scan(root);
+    let [progress] = found.sweeps.as_slice() else {
+        panic!("{:?}", found.sweeps)
+    };
+    assert_eq!(progress.dir, Path::new("runs/tiny-sweep"));
+    assert_eq!(progress.objective, "mean_reply_tokens");
+    assert_eq!(progress.trials.len(), 4);
+    let best_trial = progress.best.map(|i| progress.trials[i].trial as u64);
+    assert_eq!(best_trial, best);
+    for t in &progress.trials {
+        match t.state {
+            TrialState::Ended(Status::Finished) => {
+                let steps: Vec<f64> = t.losses.iter().map(|p| p.0).collect();
+                assert_eq!(steps, vec![1.0, 2.0], "trial {}", t.trial);
+                assert!(t.adapter.is_some() && t.objective.is_some());
+            }
+            TrialState::Ended(Status::Failed) => {
+                assert!(t.reason.as_deref().unwrap().contains("missing.jsonl"));
+            }
+            other => panic!("trial {}: {other:?}", t.trial),
+        }
+    }
 }
 
 #[test]
@@ -106,6 +135,7 @@ fn a_sweep_runs_records_resumes_and_keeps_the_best() {
     ] {
         assert!(sweep_dir.join("best").join(file).is_file(), "best/{file}");
     }
+    workbench_reads_the_sweep_back(&dir, best.as_u64());
 
     // Started again: nothing to run. Without a failed trial's line: that trial runs again.
     let again = sweep(&config, &["--grid", &files]);

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use tunelab::config::RunConfig;
 use tunelab::hw::{CpuInfo, GpuInfo, HardwareReport, MemoryInfo, NvmlStatus};
 use tunelab::model::constrain::Constraint;
+use tunelab::sweep::progress::{SweepProgress, TrialProgress, TrialState};
+use tunelab::sweep::spec::Direction;
+use tunelab::sweep::trial::Status;
 use tunelab::train::events::{TrainCommand, TrainEvent};
 use tunelab::tui::app::{App, Effect, Modal, ModelJob, Msg, Screen};
 use tunelab::tui::compare::{ReplyPiece, Side};
@@ -495,6 +498,7 @@ fn runs_found() -> Found {
                 false,
             ),
         ],
+        sweeps: vec![],
     }
 }
 
@@ -860,6 +864,92 @@ fn snapshot_runs() {
         let mut app = app(size);
         app.update(Msg::Found(runs_found()));
         keys(&mut app, "5");
+        app
+    });
+}
+
+/// A sweep of four trials: two finished (the third best), one failed, one running.
+fn sweep_found() -> Found {
+    let trial = |n: usize, state, objective: Option<f64>, steps: usize| TrialProgress {
+        trial: n,
+        settings: format!("learning_rate={}e-4 lora_r=16", n),
+        state,
+        objective,
+        metrics: objective
+            .map(|o| {
+                BTreeMap::from([
+                    ("expect_json_exact".to_string(), o),
+                    ("json_valid".to_string(), 1.0 - o / 2.0),
+                ])
+            })
+            .unwrap_or_default(),
+        seconds: objective.map(|_| 61.0 * n as f64),
+        reason: (state == TrialState::Ended(Status::Failed))
+            .then(|| "CUDA out of memory".to_string()),
+        adapter: objective.map(|_| PathBuf::from(format!("runs/s/trial-00{n}/run/adapter"))),
+        run_dir: PathBuf::from(format!("runs/s/trial-00{n}/run")),
+        losses: (1..=steps)
+            .map(|s| (s as f64, 2.0 / (s as f64 + n as f64)))
+            .collect(),
+    };
+    Found {
+        sweeps: vec![SweepProgress {
+            dir: "runs/s".into(),
+            objective: "expect_json_exact".into(),
+            direction: Direction::Maximize,
+            trials: vec![
+                trial(1, TrialState::Ended(Status::Finished), Some(0.4), 20),
+                trial(2, TrialState::Ended(Status::Failed), None, 3),
+                trial(3, TrialState::Ended(Status::Finished), Some(0.8), 20),
+                trial(4, TrialState::Running, None, 9),
+            ],
+            best: Some(2),
+        }],
+        ..Found::default()
+    }
+}
+
+#[test]
+fn the_sweeps_screen_sorts_trials_follows_and_compares_them() {
+    let mut app = app(SMALL);
+    app.update(Msg::Found(sweep_found()));
+    assert_eq!(keys(&mut app, "6"), vec![Effect::Discover]);
+    assert_eq!(app.screen, Screen::Sweeps);
+    // The hardware tick rescans while the screen shows, so running trials move.
+    assert_eq!(
+        app.update(Msg::Hardware(Box::new(report(vec![])))),
+        vec![Effect::Discover]
+    );
+    // Sorted by the objective the best comes first; a compares it.
+    keys(&mut app, "s");
+    keys(&mut app, "a");
+    assert_eq!(app.screen, Screen::Compare);
+    assert_eq!(
+        app.compare.adapter,
+        Some(PathBuf::from("runs/s/trial-003/run/adapter"))
+    );
+    // Then trial 1, then the two without a value, in trial order: the running one is last.
+    keys(&mut app, "6");
+    key(&mut app, KeyCode::End);
+    keys(&mut app, "a");
+    assert!(app.notice.as_deref().unwrap().contains("no adapter"));
+    // Its run has written no events here, so Enter says so instead of following nothing.
+    key(&mut app, KeyCode::Enter);
+    assert!(app.notice.as_deref().unwrap().contains("no events yet"));
+    assert_eq!(app.screen, Screen::Sweeps);
+    keys(&mut app, "ss");
+    assert_eq!(
+        app.sweeps.sort,
+        tunelab::tui::sweeps::SortBy::Metric("json_valid".into())
+    );
+}
+
+#[test]
+fn snapshot_sweeps() {
+    snapshot("sweeps", |size| {
+        let mut app = app(size);
+        app.update(Msg::Found(sweep_found()));
+        keys(&mut app, "6s");
         app
     });
 }

@@ -2,6 +2,7 @@
 //! spec is read and every trial's config written and checked before anything trains.
 
 pub mod plan;
+pub mod progress;
 pub mod runner;
 pub mod spec;
 pub mod trial;
@@ -46,7 +47,7 @@ pub fn prepare(request: SweepRequest) -> Result<Sweep> {
     // Absolute: trial configs name their output_dir, read against their own folder.
     let dir = std::path::absolute(&dir)?;
     let planned = plan::plan(&spec);
-    check_same_plan(&dir, &planned)?;
+    check_same_plan(&dir, &spec, &planned)?;
     let trials = planned
         .into_iter()
         .enumerate()
@@ -108,14 +109,20 @@ fn check_objective(config: &RunConfig, objective: &str) -> Result<()> {
     Ok(())
 }
 
-/// A sweep folder holds one plan: plan.json, written at the first start.
-fn check_same_plan(dir: &Path, planned: &[plan::Settings]) -> Result<()> {
-    let path = dir.join("plan.json");
-    let text = serde_json::to_string_pretty(planned)?;
+/// A sweep folder holds one plan: plan.json, written at the first start, with the objective its
+/// records were scored by.
+fn check_same_plan(dir: &Path, spec: &SweepSpec, planned: &[plan::Settings]) -> Result<()> {
+    let path = dir.join(progress::PLAN_FILE);
+    let plan = progress::Plan {
+        objective: spec.objective.clone(),
+        direction: spec.direction,
+        trials: planned.to_vec(),
+    };
+    let text = serde_json::to_string_pretty(&plan)?;
     match std::fs::read_to_string(&path) {
         Ok(old) if old == text => Ok(()),
         Ok(_) => bail!(
-            "{}: this sweep folder was planned with other settings; give a new --output-dir \
+            "{}: this sweep folder was planned with other settings or another objective; give a new --output-dir \
              (or restore the config) to keep its trials apart",
             dir.display()
         ),

@@ -5,7 +5,7 @@
 //! trials sweep.jsonl already holds.
 
 use super::plan::Settings;
-use super::spec::SweepSpec;
+use super::spec::{Direction, SweepSpec};
 use super::trial::{append_record, read_records, shown, Status, TrialRecord};
 use crate::train::events::TrainEvent;
 use anyhow::{Context, Result};
@@ -396,7 +396,7 @@ fn last_line(path: &Path) -> String {
 }
 
 /// The best finished trial by the objective.
-pub fn best<'a>(spec: &SweepSpec, records: &'a [TrialRecord]) -> Option<&'a TrialRecord> {
+pub fn best(direction: Direction, records: &[TrialRecord]) -> Option<&TrialRecord> {
     records
         .iter()
         .filter(|r| r.status == Status::Finished && r.adapter.is_some())
@@ -404,7 +404,7 @@ pub fn best<'a>(spec: &SweepSpec, records: &'a [TrialRecord]) -> Option<&'a Tria
         .fold(
             None,
             |best: Option<(&TrialRecord, f64)>, (r, v)| match best {
-                Some((_, b)) if !spec.better(v, b) => best,
+                Some((_, b)) if !direction.better(v, b) => best,
                 _ => Some((r, v)),
             },
         )
@@ -504,8 +504,8 @@ mod tests {
             record(4, Status::Failed, None),
             record(5, Status::Finished, Some(0.2)),
         ];
-        assert_eq!(best(&spec, &records).map(|r| r.trial), Some(3));
+        assert_eq!(best(spec.direction, &records).map(|r| r.trial), Some(3));
         spec.direction = Direction::Minimize;
-        assert_eq!(best(&spec, &records).map(|r| r.trial), Some(5));
+        assert_eq!(best(spec.direction, &records).map(|r| r.trial), Some(5));
     }
 }

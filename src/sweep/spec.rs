@@ -37,10 +37,21 @@ pub enum Method {
     Random { trials: usize },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Direction {
     Maximize,
     Minimize,
+}
+
+impl Direction {
+    /// Whether objective value `a` beats `b`.
+    pub fn better(self, a: f64, b: f64) -> bool {
+        match self {
+            Direction::Maximize => a > b,
+            Direction::Minimize => a < b,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -161,10 +172,7 @@ impl SweepSpec {
 
     /// Whether `a` is a better objective value than `b`.
     pub fn better(&self, a: f64, b: f64) -> bool {
-        match self.direction {
-            Direction::Maximize => a > b,
-            Direction::Minimize => a < b,
-        }
+        self.direction.better(a, b)
     }
 }
 

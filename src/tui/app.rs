@@ -11,6 +11,7 @@ use super::hardware::{HardwareState, MemoryEstimate};
 use super::keys::{action_for, Action};
 use super::models::ModelsState;
 use super::serve::{ServeCounters, ServeJob, ServeState, ServeStatus};
+use super::sweeps::SweepsState;
 use super::theme::Theme;
 use super::training::{RunSource, RunState, RunView, TrainState};
 use super::view::layout;
@@ -30,15 +31,17 @@ pub enum Screen {
     Training,
     Compare,
     Runs,
+    Sweeps,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 5] = [
+    pub const ALL: [Screen; 6] = [
         Screen::Hardware,
         Screen::Data,
         Screen::Training,
         Screen::Compare,
         Screen::Runs,
+        Screen::Sweeps,
     ];
 
     pub fn title(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Screen {
             Screen::Training => "Training",
             Screen::Compare => "Compare",
             Screen::Runs => "Runs",
+            Screen::Sweeps => "Sweeps",
         }
     }
 
@@ -257,6 +261,7 @@ pub struct App {
     pub train: TrainState,
     pub compare: CompareState,
     pub runs_selected: usize,
+    pub sweeps: SweepsState,
     pub generating: GenerateState,
     pub serving: ServeState,
     pub model_status: String,
@@ -285,6 +290,7 @@ impl App {
             train: TrainState::default(),
             compare: CompareState::default(),
             runs_selected: 0,
+            sweeps: SweepsState::default(),
             generating: GenerateState::default(),
             serving: ServeState::default(),
             model_status: String::new(),
@@ -340,6 +346,10 @@ impl App {
                 let used = self.hardware.gpu_memory_used();
                 if let Some(run) = self.train.run.as_mut().filter(|r| r.is_live()) {
                     run.gpu_peak = run.gpu_peak.max(used);
+                }
+                // A running sweep's table and curves follow its files.
+                if self.screen == Screen::Sweeps {
+                    return vec![Effect::Discover];
                 }
                 vec![]
             }
@@ -467,6 +477,10 @@ impl App {
         self.runs_selected = self
             .runs_selected
             .min(self.found.runs.len().saturating_sub(1));
+        self.sweeps.sweep = self
+            .sweeps
+            .sweep
+            .min(self.found.sweeps.len().saturating_sub(1));
         if self.config.is_some() || self.config_error.is_some() {
             return vec![];
         }
@@ -583,8 +597,12 @@ impl App {
                 self.help = true;
                 vec![]
             }
-            Action::NextTab => self.go_to(Screen::ALL[(self.screen.index() + 1) % 5]),
-            Action::PrevTab => self.go_to(Screen::ALL[(self.screen.index() + 4) % 5]),
+            Action::NextTab => {
+                self.go_to(Screen::ALL[(self.screen.index() + 1) % Screen::ALL.len()])
+            }
+            Action::PrevTab => self.go_to(
+                Screen::ALL[(self.screen.index() + Screen::ALL.len() - 1) % Screen::ALL.len()],
+            ),
             Action::GoTo(screen) => self.go_to(screen),
             _ => match self.screen {
                 Screen::Hardware => vec![],
@@ -592,6 +610,7 @@ impl App {
                 Screen::Training => self.on_training_action(action),
                 Screen::Compare => self.on_compare_action(action),
                 Screen::Runs => self.on_runs_action(action),
+                Screen::Sweeps => self.on_sweeps_action(action),
             },
         }
     }
@@ -600,7 +619,7 @@ impl App {
         self.screen = screen;
         match screen {
             Screen::Data => self.data_work(),
-            Screen::Runs => vec![Effect::Discover],
+            Screen::Runs | Screen::Sweeps => vec![Effect::Discover],
             _ => vec![],
         }
     }
@@ -859,23 +878,73 @@ impl App {
                 }
                 None => vec![],
             },
-            Action::PickAdapter => {
-                match selected.and_then(|r| r.adapter) {
-                    Some(adapter) => {
-                        self.compare.adapter = Some(adapter);
-                        self.compare.replies.clear();
-                        self.screen = Screen::Compare;
-                    }
-                    None => self.notice = Some("this run has no adapter yet".into()),
-                }
-                vec![]
-            }
+            Action::PickAdapter => self.compare_adapter(
+                selected.and_then(|r| r.adapter),
+                "this run has no adapter yet",
+            ),
             movement => {
                 let len = self.found.runs.len();
                 self.runs_selected = moved(self.runs_selected, len, movement, self.page());
                 vec![]
             }
         }
+    }
+
+    fn on_sweeps_action(&mut self, action: Action) -> Vec<Effect> {
+        let Some(progress) = self.found.sweeps.get(self.sweeps.sweep) else {
+            return match action {
+                Action::Rescan => vec![Effect::Discover],
+                _ => vec![],
+            };
+        };
+        let trial = super::sweeps::ordered(progress, &self.sweeps.sort)
+            .get(self.sweeps.selected)
+            .map(|t| (*t).clone());
+        match action {
+            Action::Rescan => vec![Effect::Discover],
+            Action::NextSort => {
+                self.sweeps.next_sort(progress);
+                vec![]
+            }
+            Action::NextSweep => {
+                self.sweeps.sweep = (self.sweeps.sweep + 1) % self.found.sweeps.len();
+                self.sweeps.selected = 0;
+                vec![]
+            }
+            Action::Enter => match trial {
+                Some(t) if t.run_dir.join("events.jsonl").is_file() => {
+                    self.screen = Screen::Training;
+                    vec![self.follow(t.run_dir)]
+                }
+                Some(t) => {
+                    self.notice = Some(format!("{}: no events yet", t.run_dir.display()));
+                    vec![]
+                }
+                None => vec![],
+            },
+            Action::PickAdapter => self.compare_adapter(
+                trial.and_then(|t| t.adapter),
+                "this trial has no adapter (yet)",
+            ),
+            movement => {
+                let len = progress.trials.len();
+                self.sweeps.selected = moved(self.sweeps.selected, len, movement, self.page());
+                vec![]
+            }
+        }
+    }
+
+    /// Compares `adapter` with the base on the Compare screen, or says `missing`.
+    fn compare_adapter(&mut self, adapter: Option<PathBuf>, missing: &str) -> Vec<Effect> {
+        match adapter {
+            Some(adapter) => {
+                self.compare.adapter = Some(adapter);
+                self.compare.replies.clear();
+                self.screen = Screen::Compare;
+            }
+            None => self.notice = Some(missing.into()),
+        }
+        vec![]
     }
 
     fn on_input_key(&mut self, key: KeyEvent) -> Vec<Effect> {
@@ -1132,6 +1201,13 @@ impl App {
             }
             Screen::Compare => (self.compare.selected, self.compare.prompts.len()),
             Screen::Runs => (self.runs_selected, self.found.runs.len()),
+            Screen::Sweeps => (
+                self.sweeps.selected,
+                self.found
+                    .sweeps
+                    .get(self.sweeps.sweep)
+                    .map_or(0, |s| s.trials.len()),
+            ),
             _ => return vec![],
         };
         let has_problems = self
@@ -1156,6 +1232,10 @@ impl App {
             }
             Screen::Compare => {
                 self.compare.selected = index;
+                vec![]
+            }
+            Screen::Sweeps => {
+                self.sweeps.selected = index;
                 vec![]
             }
             _ => {

@@ -1,6 +1,7 @@
 //! What the pickers offer: run configs, dataset files and run folders found under the working
 //! directory (sample_data/ and runs/ included).
 
+use crate::sweep::progress::{self, SweepProgress};
 use crate::train::events::{read_events, TrainEvent};
 use std::path::{Path, PathBuf};
 
@@ -9,6 +10,8 @@ pub struct Found {
     pub configs: Vec<PathBuf>,
     pub data_files: Vec<PathBuf>,
     pub runs: Vec<RunSummary>,
+    /// Sweep folders (with plan.json) under the same parents as runs.
+    pub sweeps: Vec<SweepProgress>,
 }
 
 /// A run folder (one with events.jsonl) as its events tell it.
@@ -65,10 +68,21 @@ pub fn scan(root: &Path) -> Found {
             run
         })
         .collect();
+    let sweeps = run_parents
+        .iter()
+        .flat_map(|p| subdirs(p))
+        .filter(|d| d.join(progress::PLAN_FILE).is_file())
+        .filter_map(|d| progress::read(&d).ok())
+        .map(|mut sweep| {
+            sweep.dir = strip(sweep.dir, root);
+            sweep
+        })
+        .collect();
     Found {
         configs: relative(configs, root),
         data_files: relative(data_files, root),
         runs,
+        sweeps,
     }
 }
 

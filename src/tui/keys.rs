@@ -44,6 +44,9 @@ pub enum Action {
     // Runs
     Rescan,
     ToggleServe,
+    // Sweeps
+    NextSort,
+    NextSweep,
 }
 
 /// Where a binding applies.
@@ -111,6 +114,7 @@ pub const KEYS: &[Binding] = &[
     ),
     bind(K::Char('4'), "4", A::GoTo(S::Compare), G, "compare", false),
     bind(K::Char('5'), "5", A::GoTo(S::Runs), G, "runs", false),
+    bind(K::Char('6'), "6", A::GoTo(S::Sweeps), G, "sweeps", false),
     bind(K::Up, "↑", A::Up, G, "move up", false),
     bind(K::Char('k'), "k", A::Up, G, "move up", false),
     bind(K::Down, "↓", A::Down, G, "move down", false),
@@ -267,6 +271,31 @@ pub const KEYS: &[Binding] = &[
         "compare this run",
         true,
     ),
+    bind(
+        K::Char('s'),
+        "s",
+        A::NextSort,
+        On(S::Sweeps),
+        "sort by next column",
+        true,
+    ),
+    bind(
+        K::Char('n'),
+        "n",
+        A::NextSweep,
+        On(S::Sweeps),
+        "next sweep",
+        true,
+    ),
+    bind(
+        K::Char('a'),
+        "a",
+        A::PickAdapter,
+        On(S::Sweeps),
+        "compare this trial",
+        true,
+    ),
+    bind(K::Char('r'), "r", A::Rescan, On(S::Sweeps), "rescan", false),
 ];
 
 /// The action a key press means on `screen`; a screen's own binding wins over a global one.

@@ -18,6 +18,7 @@ mod run;
 pub mod series;
 pub mod serve;
 mod services;
+pub mod sweeps;
 pub mod theme;
 pub mod training;
 pub mod view;

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The CAMARA preset's SFT stage searched on one GPU: 12 trials (learning rate × epochs × LoRA
 # rank) packed by the memory estimate with median stopping, scored on eval.jsonl by
-# expect_json_exact; then the same trials' first two one at a time (--parallel 1) for
-# trials/hour; then the best adapter evaluated free and constrained, and the base model 3-shot.
-#   [MODEL=/root/models/FILE.gguf] [PART=packed|sequential|evals] tests/gpu/camara_sweep.sh
+# expect_json_exact; then two of the same trials one at a time (--parallel 1) for trials/hour;
+# then the best adapter (BEST, default the packed sweep's) evaluated free and constrained, and
+# the base model 3-shot and constrained.
+#   [MODEL=/root/models/FILE.gguf] [PART=packed|sequential|evals] [BEST=DIR] tests/gpu/camara_sweep.sh
 set -uo pipefail
 model=${MODEL:-/root/models/SmolLM2-135M-Instruct.Q4_1.gguf}; T=/root/bin/tunelab
 work=/root/work/camara_sweep; mkdir -p $work; cp -rn sample_data/camara_qod/. $work/
@@ -21,18 +22,26 @@ learning_rate = [2e-4, 5e-4, 1e-3]
 num_train_epochs = [1, 2]
 lora_r = [16, 64]
 TOML
+# Runs a command in its own process group for at most LIMIT seconds (default 540, under one
+# device call), then stops the whole group: trials are child processes, and a sweep started
+# again resumes from sweep.jsonl.
+bounded() {
+  setsid "$@" & local pid=$!
+  ( sleep "${LIMIT:-540}"; kill -- -$pid 2>/dev/null ) & local guard=$!
+  wait $pid; local rc=$?; kill $guard 2>/dev/null; return $rc
+}
 case ${PART:-packed} in
   packed)
-    $T sweep --config sweep.toml --device cuda --json --output-dir $work/runs/packed \
-      > $OUT/sweep-packed.jsonl 2> $OUT/sweep-packed.log; echo "sweep exit $?" >> $OUT/sweep-packed.log
+    bounded $T sweep --config sweep.toml --device cuda --json --output-dir $work/runs/packed \
+      >> $OUT/sweep-packed.jsonl 2>> $OUT/sweep-packed.log; echo "sweep exit $?" >> $OUT/sweep-packed.log
     cp runs/packed/sweep.jsonl $OUT/sweep-packed-records.jsonl; tail -25 $OUT/sweep-packed.log ;;
   sequential)
-    $T sweep --config sweep.toml --device cuda --json --output-dir $work/runs/sequential --parallel 1 \
-      --grid 'learning_rate=[5e-4]' --grid 'num_train_epochs=[1]' \
+    bounded $T sweep --config sweep.toml --device cuda --json --output-dir $work/runs/sequential --parallel 1 \
+      --grid 'learning_rate=[1e-3]' --grid 'num_train_epochs=[2]' \
       > $OUT/sweep-sequential.jsonl 2> $OUT/sweep-sequential.log; echo "sweep exit $?" >> $OUT/sweep-sequential.log
     tail -8 $OUT/sweep-sequential.log ;;
   evals)
-    best=runs/packed/best
+    best=${BEST:-runs/packed/best}
     $T eval --config sweep.toml --device cuda --adapter $best --constrain both --json $OUT/best-eval.json \
       > $OUT/best-eval.log 2>&1; echo "eval exit $?" >> $OUT/best-eval.log
     $T eval --config sweep.toml --device cuda --base --few-shot 3 --json $OUT/base-3shot.json \

@@ -89,12 +89,24 @@ pub fn runs(body: Rect) -> [Rect; 3] {
     .areas(body)
 }
 
+/// Sweeps screen: [summary line, trials table, trial detail, loss curves].
+pub fn sweeps(body: Rect) -> [Rect; 4] {
+    Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(4),
+        Constraint::Fill(1),
+    ])
+    .areas(body)
+}
+
 /// The bordered rectangle of a screen's main list.
 fn main_list(screen: Screen, body: Rect, has_problems: bool) -> Option<Rect> {
     match screen {
         Screen::Data => Some(data(body, has_problems)[0]),
         Screen::Compare => Some(compare(body)[1]),
         Screen::Runs => Some(runs(body)[0]),
+        Screen::Sweeps => Some(sweeps(body)[1]),
         _ => None,
     }
 }

@@ -8,6 +8,7 @@ pub mod layout;
 mod make_data;
 mod models;
 mod runs;
+mod sweeps;
 mod training;
 pub mod widgets;
 
@@ -60,6 +61,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         Screen::Training => training::render(app, frame, body),
         Screen::Compare => compare::render(app, frame, body),
         Screen::Runs => runs::render(app, frame, body),
+        Screen::Sweeps => sweeps::render(app, frame, body),
     }
     render_bar(app, frame, bar);
     if let Some(modal) = &app.modal {
