@@ -333,7 +333,8 @@ fn cli_hw_config_json_holds_the_hardware_and_each_stage_estimate() {
         .collect();
     assert_eq!(stages, vec!["sft", "dpo"]);
     let e = &json["estimates"][1]["estimate"];
-    let keys: Vec<&str> = e.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    let mut keys: Vec<&str> = e.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    keys.sort();
     assert_eq!(
         keys,
         vec![

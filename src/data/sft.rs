@@ -411,7 +411,9 @@ fn quoted_keys(record: &Map<String, Value>) -> String {
     if record.is_empty() {
         return "(none)".into();
     }
-    let keys: Vec<String> = record.keys().map(|k| format!("\"{k}\"")).collect();
+    // Sorted, so the message is the same whatever order the line had them in.
+    let mut keys: Vec<String> = record.keys().map(|k| format!("\"{k}\"")).collect();
+    keys.sort();
     keys.join(", ")
 }
 
