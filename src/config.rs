@@ -6,20 +6,115 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// A training stage: supervised fine-tuning or preference optimisation.
+/// A training stage: supervised fine-tuning, preference optimisation, or online RL on
+/// verifiable rewards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     #[default]
     Sft,
     Dpo,
+    Grpo,
 }
 
 impl Stage {
+    pub const ALL: [Stage; 3] = [Stage::Sft, Stage::Dpo, Stage::Grpo];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Sft => "sft",
             Self::Dpo => "dpo",
+            Self::Grpo => "grpo",
+        }
+    }
+}
+
+/// `loss_type`: DPO's losses and GRPO's, by TRL's names; each stage takes its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LossType {
+    #[default]
+    Sigmoid,
+    Ipo,
+    Hinge,
+    /// GRPO: each completion's mean token loss, averaged over completions.
+    Grpo,
+    /// GRPO: the token losses summed over the batch, divided by completions ×
+    /// max_completion_length (Dr. GRPO).
+    DrGrpo,
+    /// GRPO: the token losses summed, divided by the tokens of the whole accumulated batch.
+    Dapo,
+    /// GRPO: the token losses summed, divided by the micro-batch's tokens.
+    Bnpo,
+}
+
+impl LossType {
+    /// The stage whose loss this is.
+    pub fn stage(self) -> Stage {
+        match self {
+            Self::Sigmoid | Self::Ipo | Self::Hinge => Stage::Dpo,
+            Self::Grpo | Self::DrGrpo | Self::Dapo | Self::Bnpo => Stage::Grpo,
+        }
+    }
+}
+
+/// GRPO `scale_rewards`: what a group's advantages are divided by (TRL's values; `true` and
+/// `false` mean "group" and "none", as TRL reads them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", try_from = "serde_json::Value")]
+pub enum ScaleRewards {
+    /// The standard deviation of the rewards within the prompt's group.
+    #[default]
+    Group,
+    /// The standard deviation of every reward of the batch.
+    Batch,
+    /// Nothing (Dr. GRPO).
+    None,
+}
+
+impl TryFrom<serde_json::Value> for ScaleRewards {
+    type Error = String;
+
+    fn try_from(value: serde_json::Value) -> std::result::Result<Self, String> {
+        match &value {
+            serde_json::Value::Bool(true) => Ok(Self::Group),
+            serde_json::Value::Bool(false) => Ok(Self::None),
+            serde_json::Value::String(s) if s == "group" => Ok(Self::Group),
+            serde_json::Value::String(s) if s == "batch" => Ok(Self::Batch),
+            serde_json::Value::String(s) if s == "none" => Ok(Self::None),
+            other => Err(format!("{other}: use \"group\", \"batch\" or \"none\"")),
+        }
+    }
+}
+
+/// A built-in GRPO reward, scored from a prompt's checks (`reward_funcs`). Each is missing
+/// (not 0) for a prompt without its check, and a prompt's reward sums the ones it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardFunc {
+    /// 1 when the completion is one JSON value, else 0 (prompts with expect_json or schema).
+    JsonValid,
+    /// 1 when the completion's JSON satisfies the prompt's schema.
+    SchemaValid,
+    /// The share of expect_json's leaf fields the completion has with the same value.
+    ExpectJsonFields,
+    /// 1 when the completion's JSON equals expect_json.
+    ExpectJsonExact,
+    /// 1 when must_contain, any_of and must_not_contain all hold.
+    TextPass,
+    /// −(completion tokens / max_completion_length): shorter is better, for every prompt.
+    LengthPenalty,
+}
+
+impl RewardFunc {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::JsonValid => "json_valid",
+            Self::SchemaValid => "schema_valid",
+            Self::ExpectJsonFields => "expect_json_fields",
+            Self::ExpectJsonExact => "expect_json_exact",
+            Self::TextPass => "text_pass",
+            Self::LengthPenalty => "length_penalty",
         }
     }
 }
@@ -84,10 +179,11 @@ impl std::str::FromStr for GradientCheckpointing {
 }
 
 /// Keys whose values are paths, resolved against the config file's folder.
-const PATH_KEYS: [&str; 5] = [
+const PATH_KEYS: [&str; 6] = [
     "train_file",
     "eval_file",
     "preference_file",
+    "prompt_file",
     "output_dir",
     "init_adapter",
 ];
@@ -105,12 +201,16 @@ pub struct RunConfig {
     pub sft: serde_json::Map<String, serde_json::Value>,
     #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
     pub dpo: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub grpo: serde_json::Map<String, serde_json::Value>,
     /// A GGUF file, a Hugging Face folder or a Hub repo id; empty for the default model.
     pub model_name: String,
     /// SFT data (and DPO's, when preference_file is not set).
     pub train_file: PathBuf,
     /// DPO's preference pairs.
     pub preference_file: Option<PathBuf>,
+    /// GRPO's prompts with their checks, in the eval-case format.
+    pub prompt_file: Option<PathBuf>,
     pub eval_file: Option<PathBuf>,
     pub system_prompt: Option<String>,
     pub output_dir: PathBuf,
@@ -149,17 +249,45 @@ pub struct RunConfig {
     pub eval_batch_size: usize,
     /// Eval: whether a reply that is one fenced ```json block counts as JSON.
     pub eval_allow_fenced_json: bool,
-    /// DPO: the strength of the pull towards the reference.
-    pub beta: f64,
-    pub loss_type: crate::train::dpo::DpoLossType,
+    /// The strength of the pull towards the reference: DPO's (default 0.1) or GRPO's KL
+    /// coefficient (default 0: no reference pass).
+    pub beta: Option<f64>,
+    /// DPO: sigmoid (default), ipo, hinge; GRPO: dapo (default), grpo, dr_grpo, bnpo.
+    pub loss_type: Option<LossType>,
     /// DPO sigmoid loss: the assumed share of flipped labels (conservative DPO), in [0, 0.5).
     pub label_smoothing: f64,
     /// DPO: weight of the chosen replies' NLL added to the loss (RPO).
     pub rpo_alpha: Option<f64>,
     /// A PEFT adapter folder to start from; for DPO also the reference model (base + adapter).
     pub init_adapter: Option<PathBuf>,
-    /// DPO: the prompt keeps its last this many tokens.
+    /// DPO and GRPO: the prompt keeps its last this many tokens.
     pub max_prompt_length: Option<usize>,
+    /// GRPO: completions sampled per prompt (G), at least 2.
+    pub num_generations: usize,
+    /// GRPO: the most tokens of a completion.
+    pub max_completion_length: usize,
+    /// GRPO sampling; the log-probs are taken at the same temperature, as TRL does.
+    pub temperature: f64,
+    pub top_p: f64,
+    /// 0 keeps every token.
+    pub top_k: usize,
+    /// GRPO: the ratio clip, 1 − epsilon below and 1 + epsilon_high (default epsilon) above.
+    pub epsilon: f64,
+    pub epsilon_high: Option<f64>,
+    pub scale_rewards: ScaleRewards,
+    /// GRPO: optimiser steps taken on each batch of completions (μ).
+    pub num_iterations: usize,
+    /// GRPO: truncated completions carry no loss.
+    pub mask_truncated_completions: bool,
+    /// GRPO: the built-in rewards, scored from each prompt's checks.
+    pub reward_funcs: Vec<RewardFunc>,
+    /// GRPO: a command that scores completions (JSON lines in, one number per line out),
+    /// counted after reward_funcs under the name "command".
+    pub reward_command: Option<String>,
+    /// GRPO: seconds the reward command may take for one batch.
+    pub reward_timeout_s: f64,
+    /// GRPO: one weight per reward (reward_funcs, then the command); default all 1.
+    pub reward_weights: Option<Vec<f64>>,
 }
 
 impl Default for RunConfig {
@@ -169,9 +297,11 @@ impl Default for RunConfig {
             stages: Vec::new(),
             sft: serde_json::Map::new(),
             dpo: serde_json::Map::new(),
+            grpo: serde_json::Map::new(),
             model_name: String::new(),
             train_file: PathBuf::new(),
             preference_file: None,
+            prompt_file: None,
             eval_file: None,
             system_prompt: None,
             output_dir: PathBuf::from("runs/run"),
@@ -204,12 +334,31 @@ impl Default for RunConfig {
             eval_max_new_tokens: 256,
             eval_batch_size: 8,
             eval_allow_fenced_json: false,
-            beta: 0.1,
-            loss_type: crate::train::dpo::DpoLossType::Sigmoid,
+            beta: None,
+            loss_type: None,
             label_smoothing: 0.0,
             rpo_alpha: None,
             init_adapter: None,
             max_prompt_length: None,
+            num_generations: 8,
+            max_completion_length: 512,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            epsilon: 0.2,
+            epsilon_high: None,
+            scale_rewards: ScaleRewards::Group,
+            num_iterations: 1,
+            mask_truncated_completions: false,
+            reward_funcs: vec![
+                RewardFunc::JsonValid,
+                RewardFunc::SchemaValid,
+                RewardFunc::ExpectJsonFields,
+                RewardFunc::TextPass,
+            ],
+            reward_command: None,
+            reward_timeout_s: 60.0,
+            reward_weights: None,
         }
     }
 }
@@ -230,7 +379,7 @@ pub fn known_keys() -> Vec<String> {
         Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
         _ => vec![],
     };
-    keys.extend(["sft".to_string(), "dpo".to_string()]);
+    keys.extend(Stage::ALL.map(|s| s.name().to_string()));
     keys
 }
 
@@ -290,10 +439,10 @@ impl RunConfig {
         let base = base.as_path();
         let stage_keys: Vec<String> = known
             .iter()
-            .filter(|k| !matches!(k.as_str(), "stage" | "stages" | "sft" | "dpo"))
+            .filter(|k| !matches!(k.as_str(), "stage" | "stages" | "sft" | "dpo" | "grpo"))
             .cloned()
             .collect();
-        for stage in ["sft", "dpo"] {
+        for stage in Stage::ALL.map(Stage::name) {
             match map.get_mut(stage) {
                 None => {}
                 Some(serde_json::Value::Object(table)) => {
@@ -326,6 +475,7 @@ impl RunConfig {
         self.train_file = join(&self.train_file);
         self.eval_file = self.eval_file.as_deref().map(join);
         self.preference_file = self.preference_file.as_deref().map(join);
+        self.prompt_file = self.prompt_file.as_deref().map(join);
         self.init_adapter = self.init_adapter.as_deref().map(join);
         self.output_dir = join(&self.output_dir);
         let model = Path::new(&self.model_name);
@@ -356,8 +506,15 @@ impl RunConfig {
                 bail!("{name} must be at least 1");
             }
         }
-        if self.train_file.as_os_str().is_empty() {
-            bail!("train_file is required");
+        if self.data_file().as_os_str().is_empty() {
+            bail!(
+                "{} is required",
+                if self.stage == Stage::Grpo {
+                    "prompt_file (or train_file)"
+                } else {
+                    "train_file"
+                }
+            );
         }
         if self.max_steps == Some(0) {
             bail!(
@@ -373,8 +530,33 @@ impl RunConfig {
         if self.max_steps.is_none() && self.num_train_epochs <= 0.0 {
             bail!("num_train_epochs must be positive (or set max_steps)");
         }
-        if !(self.beta > 0.0 && self.beta.is_finite()) {
-            bail!("beta must be positive, got {}", self.beta);
+        let wrong_loss = self.loss_type.filter(|l| l.stage() != self.stage);
+        if let Some(loss) = wrong_loss.filter(|_| self.stage != Stage::Sft) {
+            let takes = match self.stage {
+                Stage::Grpo => "dapo, grpo, dr_grpo or bnpo",
+                _ => "sigmoid, ipo or hinge",
+            };
+            bail!(
+                "loss_type \"{}\" is a {} loss; the {} stage takes {takes}",
+                serde_json::to_value(loss)?.as_str().unwrap_or_default(),
+                loss.stage().name().to_uppercase(),
+                self.stage.name().to_uppercase()
+            );
+        }
+        let beta = self.beta();
+        let beta_ok = match self.stage {
+            Stage::Grpo => beta >= 0.0,
+            _ => beta > 0.0,
+        };
+        if !(beta_ok && beta.is_finite()) {
+            bail!(
+                "beta must be {}, got {beta}",
+                if self.stage == Stage::Grpo {
+                    "zero or positive"
+                } else {
+                    "positive"
+                }
+            );
         }
         if !(0.0..0.5).contains(&self.label_smoothing) {
             bail!(
@@ -382,7 +564,7 @@ impl RunConfig {
                 self.label_smoothing
             );
         }
-        if self.label_smoothing > 0.0 && self.loss_type != crate::train::dpo::DpoLossType::Sigmoid {
+        if self.label_smoothing > 0.0 && self.loss() != LossType::Sigmoid {
             bail!("label_smoothing applies to loss_type = \"sigmoid\" only");
         }
         if self.rpo_alpha.is_some_and(|a| !(a >= 0.0 && a.is_finite())) {
@@ -391,32 +573,112 @@ impl RunConfig {
         if self.max_prompt_length == Some(0) {
             bail!("max_prompt_length must be at least 1");
         }
+        if self.stage == Stage::Grpo {
+            self.validate_grpo()?;
+        }
         self.lora().targets()?;
         Ok(())
     }
 
+    /// The GRPO keys, checked before any stage of a pipeline starts.
+    fn validate_grpo(&self) -> Result<()> {
+        let g = self.num_generations;
+        if g < 2 {
+            bail!(
+                "num_generations must be at least 2: a group of one completion has no \
+                 advantage to learn from, got {g}"
+            );
+        }
+        let completions = self.per_device_train_batch_size * self.gradient_accumulation_steps;
+        if !completions.is_multiple_of(g) {
+            bail!(
+                "per_device_train_batch_size × gradient_accumulation_steps ({completions} \
+                 completions a step) must be a multiple of num_generations ({g})"
+            );
+        }
+        for (name, v) in [
+            ("max_completion_length", self.max_completion_length),
+            ("num_iterations", self.num_iterations),
+        ] {
+            if v == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            bail!(
+                "temperature must be positive for GRPO's sampling, got {}",
+                self.temperature
+            );
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            bail!("top_p must be in (0, 1], got {}", self.top_p);
+        }
+        for (name, e) in [
+            ("epsilon", Some(self.epsilon)),
+            ("epsilon_high", self.epsilon_high),
+        ] {
+            if e.is_some_and(|e| !(e > 0.0 && e.is_finite())) {
+                bail!("{name} must be positive");
+            }
+        }
+        if !(self.reward_timeout_s > 0.0 && self.reward_timeout_s.is_finite()) {
+            bail!("reward_timeout_s must be positive");
+        }
+        let rewards = self.reward_funcs.len() + usize::from(self.reward_command.is_some());
+        if rewards == 0 {
+            bail!("GRPO needs a reward: list reward_funcs or set reward_command");
+        }
+        if let Some(weights) = &self.reward_weights {
+            if weights.len() != rewards {
+                bail!(
+                    "reward_weights has {} weights for {rewards} rewards (reward_funcs, then \
+                     reward_command)",
+                    weights.len()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// beta, or the stage's default: DPO's 0.1, GRPO's 0 (TRL's).
+    pub fn beta(&self) -> f64 {
+        self.beta
+            .unwrap_or(if self.stage == Stage::Grpo { 0.0 } else { 0.1 })
+    }
+
+    /// loss_type, or the stage's default: DPO's sigmoid, GRPO's dapo (TRL's).
+    pub fn loss(&self) -> LossType {
+        self.loss_type.unwrap_or(if self.stage == Stage::Grpo {
+            LossType::Dapo
+        } else {
+            LossType::Sigmoid
+        })
+    }
+
     /// The data file the stage trains on.
     pub fn data_file(&self) -> &Path {
-        match (self.stage, &self.preference_file) {
-            (Stage::Dpo, Some(file)) => file,
+        match (self.stage, &self.preference_file, &self.prompt_file) {
+            (Stage::Dpo, Some(file), _) | (Stage::Grpo, _, Some(file)) => file,
             _ => &self.train_file,
         }
     }
 
     /// The stages this config runs, each a complete single-stage config: a pipeline's stage
-    /// gets its table's keys, its own output_dir/<stage>, and DPO after SFT starts from (and
-    /// takes as its reference) the SFT stage's adapter unless init_adapter says otherwise.
+    /// gets its table's keys, its own output_dir/<stage>, and a DPO or GRPO stage starts from
+    /// (and takes as its reference) the adapter of the stage before it unless init_adapter
+    /// says otherwise.
     pub fn stage_configs(&self) -> Result<Vec<RunConfig>> {
         if self.stages.is_empty() {
             let mut single = self.clone();
             single.sft.clear();
             single.dpo.clear();
+            single.grpo.clear();
             return Ok(vec![single]);
         }
         let serde_json::Value::Object(mut base) = serde_json::to_value(self)? else {
             bail!("a config serialises to a table");
         };
-        for key in ["stages", "sft", "dpo"] {
+        for key in ["stages", "sft", "dpo", "grpo"] {
             base.remove(key);
         }
         let mut out: Vec<RunConfig> = Vec::new();
@@ -424,6 +686,7 @@ impl RunConfig {
             let overrides = match stage {
                 Stage::Sft => &self.sft,
                 Stage::Dpo => &self.dpo,
+                Stage::Grpo => &self.grpo,
             };
             let mut merged = base.clone();
             merged.extend(overrides.clone());
@@ -433,9 +696,9 @@ impl RunConfig {
             if !overrides.contains_key("output_dir") {
                 config.output_dir = self.output_dir.join(stage.name());
             }
-            if stage == Stage::Dpo && !overrides.contains_key("init_adapter") {
-                if let Some(sft) = out.iter().rev().find(|c| c.stage == Stage::Sft) {
-                    config.init_adapter = Some(sft.output_dir.join("adapter"));
+            if stage != Stage::Sft && !overrides.contains_key("init_adapter") {
+                if let Some(before) = out.last() {
+                    config.init_adapter = Some(before.output_dir.join("adapter"));
                 }
             }
             config
@@ -689,7 +952,7 @@ mod tests {
         assert_eq!(sft.output_dir, dir.join("runs/x/sft"));
         assert_eq!(dpo.output_dir, dir.join("runs/x/dpo"));
         assert_eq!((sft.learning_rate, dpo.learning_rate), (2e-4, 5e-5));
-        assert_eq!(dpo.beta, 0.2);
+        assert_eq!(dpo.beta(), 0.2);
         assert_eq!(sft.init_adapter, None);
         assert_eq!(dpo.init_adapter, Some(dir.join("runs/x/sft/adapter")));
         assert_eq!(dpo.data_file(), dir.join("pref.jsonl"));
@@ -735,5 +998,57 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn grpo_keys_take_trls_names_defaults_and_limits() {
+        let dir = std::env::temp_dir().join(format!("tunelab-grpo-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let load = |text: &str| {
+            let path = dir.join("c.toml");
+            std::fs::write(
+                &path,
+                format!("stage = \"grpo\"\nprompt_file = \"p.jsonl\"\n{text}"),
+            )
+            .unwrap();
+            RunConfig::load(&path).and_then(|c| c.validate().map(|_| c))
+        };
+        let c = load("").unwrap();
+        assert_eq!((c.beta(), c.loss()), (0.0, LossType::Dapo));
+        assert_eq!(c.data_file(), dir.join("p.jsonl"));
+        let c = load("scale_rewards = false\nloss_type = \"dr_grpo\"\n").unwrap();
+        assert_eq!(
+            (c.scale_rewards, c.loss()),
+            (ScaleRewards::None, LossType::DrGrpo)
+        );
+        let err = |text: &str| format!("{:#}", load(text).unwrap_err());
+        for (text, want) in [
+            (
+                "num_generations = 1\n",
+                "num_generations must be at least 2",
+            ),
+            (
+                "num_generations = 3\n",
+                "(8 completions a step) must be a multiple of num_generations (3)",
+            ),
+            (
+                "loss_type = \"sigmoid\"\n",
+                "the GRPO stage takes dapo, grpo",
+            ),
+            ("temperature = 0.0\n", "temperature must be positive"),
+            ("reward_funcs = []\n", "GRPO needs a reward"),
+            (
+                "reward_weights = [1.0]\n",
+                "reward_weights has 1 weights for 4 rewards",
+            ),
+            (
+                "scale_rewards = \"sometimes\"\n",
+                "use \"group\", \"batch\" or \"none\"",
+            ),
+            ("beta = -0.1\n", "beta must be zero or positive"),
+        ] {
+            assert!(err(text).contains(want), "{text}: {}", err(text));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -5,13 +5,14 @@ mod common;
 
 use candle_core::{Device, Tensor};
 use std::path::Path;
+use tunelab::config::LossType;
 use tunelab::config::{RunConfig, Stage};
 use tunelab::data::preference::{load_preference_file, tokenize_pairs, PairLimits};
 use tunelab::device::DeviceChoice;
 use tunelab::model::lora::LoraConfig;
 use tunelab::model::source::LocalModel;
 use tunelab::model::LoadedModel;
-use tunelab::train::dpo::{dpo_loss, DpoLossType, DpoParams, PairLogps};
+use tunelab::train::dpo::{dpo_loss, DpoParams, PairLogps};
 use tunelab::train::events::TrainEvent;
 use tunelab::train::reference;
 use tunelab::train::trainer::{spawn, Start};
@@ -39,7 +40,7 @@ fn every_loss_type_and_metric_equals_trl() {
     let dev = Device::Cpu;
     let n = f["policy_chosen"].as_array().unwrap().len();
     for case in f["cases"].as_array().unwrap() {
-        let loss_type: DpoLossType = serde_json::from_value(case["loss_type"].clone()).unwrap();
+        let loss_type: LossType = serde_json::from_value(case["loss_type"].clone()).unwrap();
         let params = DpoParams {
             beta: case["beta"].as_f64().unwrap(),
             loss_type,
@@ -189,7 +190,7 @@ fn the_reference_pass_with_adapters_off_is_the_base_model() {
     let (loss, metrics) = dpo_loss(
         &DpoParams {
             beta: 0.1,
-            loss_type: DpoLossType::Sigmoid,
+            loss_type: LossType::Sigmoid,
             label_smoothing: 0.0,
             rpo_alpha: None,
         },
@@ -357,7 +358,7 @@ fn dpo_config(dir: &Path, data: &Path) -> RunConfig {
         logging_steps: 1,
         save_steps: 4,
         max_seq_length: 64,
-        beta: 0.1,
+        beta: Some(0.1),
         seed: 11,
         ..RunConfig::default()
     }

@@ -213,6 +213,7 @@ fn objective(
             let objective = DpoObjective::new(pairs, reference, params, 0, spec.batch, device);
             Ok((Box::new(objective), Some(reference_s)))
         }
+        Stage::Grpo => bail!("bench times SFT and DPO steps; a GRPO step's generation is timed by `bench --generate`"),
     }
 }
 

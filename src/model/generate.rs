@@ -51,6 +51,8 @@ pub struct GenerationOutput {
     pub tokens: Vec<u32>,
     pub text: String,
     pub stop: StopReason,
+    /// The end token that stopped it (with StopReason::EndToken, unless a constraint ended it).
+    pub end_token: Option<u32>,
     pub prompt_tokens: usize,
     pub prefill_secs: f64,
     pub decode_secs: f64,
@@ -182,6 +184,7 @@ struct Row {
     tokens: Vec<u32>,
     text: String,
     stop: Option<StopReason>,
+    end_token: Option<u32>,
     decode_secs: f64,
     constrained: Option<ConstrainedRow>,
 }
@@ -242,6 +245,7 @@ pub fn generate_batch(
             tokens: Vec::new(),
             text: String::new(),
             stop: (params.max_tokens == 0).then_some(StopReason::Length),
+            end_token: None,
             decode_secs: 0.0,
             constrained: match (&grammar, &params.constraint) {
                 (Some(g), Some(c)) => Some(ConstrainedRow::new(g, c)?),
@@ -286,6 +290,7 @@ pub fn generate_batch(
             next_ids.push(next);
             if stop_ids.contains(&next) || !allowed {
                 row.stop = Some(StopReason::EndToken);
+                row.end_token = stop_ids.contains(&next).then_some(next);
             } else {
                 row.tokens.push(next);
                 if let Some(c) = row.constrained.as_mut() {
@@ -334,6 +339,7 @@ pub fn generate_batch(
             tokens: row.tokens,
             text: row.text,
             stop: row.stop.unwrap_or(StopReason::Length),
+            end_token: row.end_token,
             prompt_tokens: row.prompt_tokens,
             prefill_secs,
             decode_secs: row.decode_secs,

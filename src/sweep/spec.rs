@@ -247,13 +247,14 @@ fn grid_flag(flag: &str) -> Result<Param> {
     values_param(key.trim(), &json).map_err(|e| anyhow::anyhow!("--grid {flag}: {e}"))
 }
 
-/// A swept key must be one a config takes (named as in the config, or `sft.`/`dpo.` + one).
+/// A swept key must be one a config takes (named as in the config, or a stage's name and a
+/// dot before one: `dpo.beta`).
 fn check_key(key: &str, config_keys: &[String]) -> Result<()> {
-    let bare = key
-        .strip_prefix("sft.")
-        .or_else(|| key.strip_prefix("dpo."))
+    let bare = crate::config::Stage::ALL
+        .iter()
+        .find_map(|s| key.strip_prefix(s.name())?.strip_prefix('.'))
         .unwrap_or(key);
-    let fixed = ["stage", "stages", "sft", "dpo", "output_dir"];
+    let fixed = ["stage", "stages", "sft", "dpo", "grpo", "output_dir"];
     if config_keys.iter().any(|k| k == bare) && !fixed.contains(&bare) {
         return Ok(());
     }

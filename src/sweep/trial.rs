@@ -59,7 +59,7 @@ pub fn write_config(base: &RunConfig, settings: &Settings, dir: &Path) -> Result
                 }
             }
             None => {
-                for stage in ["sft", "dpo"] {
+                for stage in crate::config::Stage::ALL.map(crate::config::Stage::name) {
                     if table.get(stage).and_then(|t| t.get(key)).is_some() {
                         bail!(
                             "sweep key '{key}': the config's [{stage}] table sets it too, and \

@@ -14,27 +14,19 @@
 //! logps/chosen, logps/rejected.
 
 use super::objective::PendingMetrics;
+use crate::config::LossType;
+use anyhow::bail;
 use anyhow::Result;
 use candle_core::{DType, Tensor};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::loss::label_log_probs;
 use crate::model::linear::Linear;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum DpoLossType {
-    #[default]
-    Sigmoid,
-    Ipo,
-    Hinge,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DpoParams {
     pub beta: f64,
-    pub loss_type: DpoLossType,
+    pub loss_type: LossType,
     pub label_smoothing: f64,
     pub rpo_alpha: Option<f64>,
 }
@@ -75,16 +67,16 @@ pub fn dpo_loss(params: &DpoParams, logps: &PairLogps) -> Result<(Tensor, Pendin
     let rejected_ratio = (&pr - &rr)?;
     let beta = params.beta;
     let per_pair = match params.loss_type {
-        DpoLossType::Sigmoid => {
+        LossType::Sigmoid => {
             let z = ((&chosen_ratio - &rejected_ratio)? * beta)?;
             let eps = params.label_smoothing;
             ((log_sigmoid(&z)? * -(1.0 - eps))? - (log_sigmoid(&z.neg()?)? * eps)?)?
         }
-        DpoLossType::Hinge => {
+        LossType::Hinge => {
             let z = ((&chosen_ratio - &rejected_ratio)? * beta)?;
             (z.neg()? + 1.0)?.relu()?
         }
-        DpoLossType::Ipo => {
+        LossType::Ipo => {
             let per_token = |counts: &[usize]| {
                 let c: Vec<f32> = counts.iter().map(|&c| c.max(1) as f32).collect();
                 Tensor::from_vec(c, n, device)
@@ -93,6 +85,7 @@ pub fn dpo_loss(params: &DpoParams, logps: &PairLogps) -> Result<(Tensor, Pendin
                 - (&rejected_ratio / per_token(&logps.rejected_tokens)?)?)?;
             (delta - 1.0 / (2.0 * beta))?.sqr()?
         }
+        other => bail!("loss_type {other:?} is not a DPO loss"),
     };
     let mut loss = per_pair.mean_all()?;
     let mut metrics = PendingMetrics::default();

@@ -90,8 +90,8 @@ impl DpoObjective {
         switch.set_enabled(was_enabled);
         let (reference, eval) = result?;
         let params = DpoParams {
-            beta: config.beta,
-            loss_type: config.loss_type,
+            beta: config.beta(),
+            loss_type: config.loss(),
             label_smoothing: config.label_smoothing,
             rpo_alpha: config.rpo_alpha,
         };

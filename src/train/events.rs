@@ -18,7 +18,7 @@ pub enum TrainEvent {
         truncated: usize,
         trainable_parameters: usize,
         device: String,
-        /// "sft" or "dpo".
+        /// "sft", "dpo" or "grpo".
         #[serde(default = "default_stage")]
         stage: String,
     },
@@ -51,6 +51,12 @@ pub enum TrainEvent {
         base: String,
         tuned: String,
     },
+    /// GRPO: one prompt's group of sampled completions with their rewards, as scored.
+    Completions {
+        step: usize,
+        prompt: String,
+        samples: Vec<ScoredCompletion>,
+    },
     Checkpoint {
         step: usize,
         path: String,
@@ -65,6 +71,15 @@ pub enum TrainEvent {
         output_dir: String,
         adapter: Option<String>,
     },
+}
+
+/// A sampled completion, its total reward (None: no reward applied) and each reward's value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoredCompletion {
+    pub text: String,
+    pub reward: Option<f64>,
+    pub advantage: f64,
+    pub rewards: BTreeMap<String, Option<f64>>,
 }
 
 fn default_stage() -> String {

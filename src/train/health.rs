@@ -1,6 +1,7 @@
-//! Watches DPO's per-step metrics for the known ways a run goes wrong, and says so once each.
+//! Watches a stage's per-step metrics for the known ways a run goes wrong, and says so once
+//! each: DPO's here, GRPO's in `grpo_health`.
 
-use super::dpo::DpoLossType;
+use crate::config::LossType;
 use std::collections::BTreeMap;
 
 /// Steps looked back over when judging a trend.
@@ -9,17 +10,28 @@ const WINDOW: usize = 10;
 pub struct DpoHealth {
     pairs_per_step: usize,
     warmup_steps: usize,
-    loss_type: DpoLossType,
+    loss_type: LossType,
     rpo_alpha_set: bool,
     history: Vec<BTreeMap<String, f64>>,
     said: Vec<&'static str>,
+}
+
+pub trait Health {
+    /// Records one step's metrics; returns the warnings this step newly raises.
+    fn observe(&mut self, metrics: &BTreeMap<String, f64>) -> Vec<String>;
+}
+
+impl Health for DpoHealth {
+    fn observe(&mut self, metrics: &BTreeMap<String, f64>) -> Vec<String> {
+        DpoHealth::observe(self, metrics)
+    }
 }
 
 impl DpoHealth {
     pub fn new(
         pairs_per_step: usize,
         warmup_steps: usize,
-        loss_type: DpoLossType,
+        loss_type: LossType,
         rpo_alpha_set: bool,
     ) -> Self {
         Self {
@@ -111,8 +123,7 @@ impl DpoHealth {
     }
 
     fn loss_flat(&self) -> Option<String> {
-        if self.loss_type != DpoLossType::Sigmoid || self.history.len() < self.warmup_steps + WINDOW
-        {
+        if self.loss_type != LossType::Sigmoid || self.history.len() < self.warmup_steps + WINDOW {
             return None;
         }
         let loss = self.recent("loss")?;
@@ -168,7 +179,7 @@ mod tests {
 
     #[test]
     fn a_healthy_run_raises_nothing() {
-        let mut h = DpoHealth::new(8, 2, DpoLossType::Sigmoid, false);
+        let mut h = DpoHealth::new(8, 2, LossType::Sigmoid, false);
         let warnings = run(
             &mut h,
             (0..30).map(|i| {
@@ -185,7 +196,7 @@ mod tests {
 
     #[test]
     fn each_failure_is_named_once() {
-        let mut h = DpoHealth::new(1, 0, DpoLossType::Sigmoid, false);
+        let mut h = DpoHealth::new(1, 0, LossType::Sigmoid, false);
         let warnings = run(
             &mut h,
             (0..25).map(|i| step(0.6, -40.0 - 2.0 * i as f64, 0.1 * i as f64, (i % 2) as f64)),
@@ -194,7 +205,7 @@ mod tests {
         assert!(warnings[0].contains("can only be 0 or 1 with 1 pair"));
         assert!(warnings[1].contains("set rpo_alpha"));
 
-        let mut h = DpoHealth::new(8, 5, DpoLossType::Sigmoid, false);
+        let mut h = DpoHealth::new(8, 5, LossType::Sigmoid, false);
         let early = run(
             &mut h,
             (0..14).map(|_| step(std::f64::consts::LN_2 + 1e-4, -40.0, -0.2, 0.3)),

@@ -1,6 +1,7 @@
 //! What a training stage optimises, behind one interface the trainer loop drives: the SFT
 //! objective here, DPO's in `dpo_objective`.
 
+use super::events::ScoredCompletion;
 use super::loss::causal_lm_loss;
 use crate::data::batch::collate;
 use crate::data::sft::TokenizedDataset;
@@ -49,6 +50,18 @@ impl PendingMetrics {
     }
 }
 
+/// What an online objective (GRPO) made for one optimiser step.
+pub struct Rollout {
+    /// The step's micro-batches: indices that `weight` and `micro_step` take.
+    pub batches: Vec<Vec<usize>>,
+    /// Figures of the completions the step trains on (reward, completions/…).
+    pub metrics: BTreeMap<String, f64>,
+    /// One prompt's group of completions to show, when this step sampled new ones.
+    pub sample: Option<(String, Vec<ScoredCompletion>)>,
+    /// Seconds spent sampling completions for this step (0 when it reuses them).
+    pub generation_secs: f64,
+}
+
 pub trait Objective {
     /// Examples (SFT records, DPO pairs) in one epoch.
     fn examples(&self) -> usize;
@@ -63,6 +76,12 @@ pub trait Objective {
     fn micro_step(&self, model: &Transformer, examples: &[usize]) -> Result<Option<MicroStep>>;
     /// Metrics on the eval data (eval_loss, …), adapters on, dropout off; empty without eval data.
     fn evaluate(&self, model: &LoadedModel) -> Result<BTreeMap<String, f64>>;
+    /// Before optimiser step `step` (0-based): an online objective samples and scores the
+    /// step's completions and says its micro-batches. None: the step trains on the plan's
+    /// batches of the fixed data.
+    fn rollout(&mut self, _model: &LoadedModel, _step: usize) -> Result<Option<Rollout>> {
+        Ok(None)
+    }
 }
 
 pub struct SftObjective {

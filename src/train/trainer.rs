@@ -6,7 +6,9 @@
 use super::dpo::weighted_mean;
 use super::dpo_objective::DpoObjective;
 use super::events::{EventLog, TrainCommand, TrainEvent};
-use super::health::DpoHealth;
+use super::grpo_health::GrpoHealth;
+use super::grpo_objective::GrpoObjective;
+use super::health::{DpoHealth, Health};
 use super::objective::{Objective, SftObjective};
 use super::optim::{AdamW, AdamWParams, FlatGrads};
 use super::schedule::{warmup_steps_from_ratio, LrSchedule};
@@ -273,7 +275,7 @@ impl Run {
             .as_deref()
             .and_then(|p| load_eval_file(p).ok());
         let eval_data = config.eval_file.as_deref().filter(|_| eval_cases.is_none());
-        let objective: Box<dyn Objective> = match config.stage {
+        let mut objective: Box<dyn Objective> = match config.stage {
             Stage::Sft => {
                 let (objective, found) =
                     sft_objective(&config, eval_data, &loaded, &device, pad_id)?;
@@ -298,6 +300,11 @@ impl Run {
                     });
                 self.logs = logs;
                 let (objective, found) = prepared?;
+                warnings.extend(found);
+                Box::new(objective)
+            }
+            Stage::Grpo => {
+                let (objective, found) = GrpoObjective::prepare(&config, &loaded, &device, pad_id)?;
                 warnings.extend(found);
                 Box::new(objective)
             }
@@ -369,14 +376,16 @@ impl Run {
         for message in warnings {
             self.emit(TrainEvent::Warning { step, message });
         }
-        let mut health = (config.stage == Stage::Dpo).then(|| {
-            DpoHealth::new(
+        let mut health: Option<Box<dyn Health>> = match config.stage {
+            Stage::Sft => None,
+            Stage::Dpo => Some(Box::new(DpoHealth::new(
                 config.per_device_train_batch_size * config.gradient_accumulation_steps,
                 plan.schedule.warmup_steps,
-                config.loss_type,
+                config.loss(),
                 config.rpo_alpha.is_some(),
-            )
-        });
+            ))),
+            Stage::Grpo => Some(Box::new(GrpoHealth::new(config.beta()))),
+        };
         loaded.model.adapters().set_training(true);
         let started = Instant::now();
         let mut stop_requested = false;
@@ -386,9 +395,20 @@ impl Run {
             let step_started = Instant::now();
             let lr = plan.schedule.lr_at(step);
             optimizer.set_lr(lr);
-            let batches: Vec<_> = (0..config.gradient_accumulation_steps)
-                .map(|k| plan.micro_batch(step * config.gradient_accumulation_steps + k))
-                .collect();
+            let rollout = objective.rollout(&loaded, step)?;
+            let batches: Vec<_> = match &rollout {
+                Some(r) => r.batches.clone(),
+                None => (0..config.gradient_accumulation_steps)
+                    .map(|k| plan.micro_batch(step * config.gradient_accumulation_steps + k))
+                    .collect(),
+            };
+            if let Some((prompt, samples)) = rollout.as_ref().and_then(|r| r.sample.clone()) {
+                self.emit(TrainEvent::Completions {
+                    step: step + 1,
+                    prompt,
+                    samples,
+                });
+            }
             let Accumulated {
                 grads,
                 loss: loss_sum,
@@ -418,6 +438,11 @@ impl Run {
             losses.push(loss_sum);
             let mut metrics = weighted_mean(&parts);
             metrics.remove("loss");
+            if let Some(rollout) = rollout {
+                metrics.extend(rollout.metrics);
+                let share = rollout.generation_secs / step_started.elapsed().as_secs_f64();
+                metrics.insert("rollout/generation_share".into(), share);
+            }
             if let Some(health) = health.as_mut() {
                 let mut observed = metrics.clone();
                 observed.insert("loss".into(), loss_sum);

@@ -218,6 +218,23 @@ impl RunView {
                 self.log_line(format!("  base:  {}", one_line(&base)));
                 self.log_line(format!("  tuned: {}", one_line(&tuned)));
             }
+            TrainEvent::Completions {
+                step,
+                prompt,
+                samples,
+            } => {
+                self.log_line(format!("completions at step {step}: {}", one_line(&prompt)));
+                for sample in samples {
+                    let reward = sample
+                        .reward
+                        .map_or("  —  ".to_string(), |r| format!("{r:5.2}"));
+                    self.log_line(format!(
+                        "  reward {reward} (advantage {:+.2}): {}",
+                        sample.advantage,
+                        one_line(&sample.text)
+                    ));
+                }
+            }
             TrainEvent::Checkpoint { step, path } => {
                 self.log_line(format!("checkpoint at step {step}: {path}"));
             }

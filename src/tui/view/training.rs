@@ -179,7 +179,7 @@ fn render_config(app: &App, frame: &mut Frame, area: Rect) {
         ),
     ];
     // A pipeline stage's own keys, as its [sft] / [dpo] table sets them.
-    let tables = [("[sft]", &c.sft), ("[dpo]", &c.dpo)];
+    let tables = [("[sft]", &c.sft), ("[dpo]", &c.dpo), ("[grpo]", &c.grpo)];
     let mut rows = rows;
     for (name, table) in tables.into_iter().filter(|(_, t)| !t.is_empty()) {
         let keys: Vec<String> = table.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -367,18 +367,59 @@ fn stage_charts<'a>(run: &'a RunView, theme: &Theme) -> Vec<ChartSpec<'a>> {
         "rewards/margins",
         "rewards/accuracies",
     ];
-    for (n, (key, s)) in run
+    let mut rest: Vec<(&String, &Series)> = run
         .stage_metrics
         .iter()
         .filter(|(k, _)| !known.contains(&k.as_str()))
-        .enumerate()
-    {
+        .collect();
+    // GRPO's families share a chart each: the total reward beside each reward's mean, …
+    for (title, member) in GRPO_GROUPS {
+        let (group, others): (Vec<_>, Vec<_>) = rest.into_iter().partition(|(k, _)| member(k));
+        rest = others;
+        if !group.is_empty() {
+            out.push(ChartSpec {
+                title: title.into(),
+                plots: group
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, (k, s))| plot(short_name(k), s, theme.series(n)))
+                    .collect(),
+            });
+        }
+    }
+    for (n, (key, s)) in rest.into_iter().enumerate() {
         out.push(ChartSpec {
             title: key.clone(),
             plots: vec![plot(key, s, theme.series(n))],
         });
     }
     out
+}
+
+type Member = fn(&str) -> bool;
+
+/// GRPO's metrics drawn together, by chart title.
+const GRPO_GROUPS: [(&str, Member); 4] = [
+    ("reward", |k| {
+        k == "reward" || (k.starts_with("rewards/") && k.ends_with("/mean"))
+    }),
+    ("reward std", |k| {
+        k == "reward_std" || (k.starts_with("rewards/") && k.ends_with("/std"))
+    }),
+    ("completion length", |k| {
+        k.starts_with("completions/") && k.ends_with("length")
+    }),
+    ("clip ratio", |k| k.starts_with("clip_ratio/")),
+];
+
+/// A metric's name in a shared chart's legend: rewards/json_valid/mean → json_valid.
+fn short_name(key: &str) -> &str {
+    let key = key.strip_prefix("rewards/").unwrap_or(key);
+    let key = key.strip_prefix("completions/").unwrap_or(key);
+    let key = key.strip_prefix("clip_ratio/").unwrap_or(key);
+    key.strip_suffix("/mean")
+        .or_else(|| key.strip_suffix("/std"))
+        .unwrap_or(key)
 }
 
 fn render_charts(app: &App, run: &RunView, frame: &mut Frame, area: Rect) {
