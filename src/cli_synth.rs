@@ -18,8 +18,9 @@ pub struct SynthArgs {
     /// The JSONL file to create (never overwritten).
     #[arg(long)]
     out: PathBuf,
-    /// Another record shape than the recipe's own: prompt-completion, messages, alpaca or
-    /// preference (needs a rejected answer in every template).
+    /// Another record shape than the recipe's own: prompt-completion, messages, alpaca,
+    /// preference (needs a rejected answer in every template) or cases (eval cases with
+    /// expect_json: GRPO's prompt_file).
     #[arg(long, value_parser = parse_output)]
     output: Option<Output>,
     /// Also write the coverage report as JSON here.
@@ -29,7 +30,7 @@ pub struct SynthArgs {
 
 fn parse_output(s: &str) -> Result<Output, String> {
     serde_json::from_value(serde_json::Value::String(s.replace('-', "_")))
-        .map_err(|_| format!("'{s}': use prompt-completion, messages, alpaca or preference"))
+        .map_err(|_| format!("'{s}': use prompt-completion, messages, alpaca, preference or cases"))
 }
 
 pub fn run_synth(args: SynthArgs) -> Result<()> {

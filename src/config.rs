@@ -998,6 +998,17 @@ mod tests {
                 );
             }
         }
+        let grpo = RunConfig::load(&root.join("camara_qod/grpo.toml")).unwrap();
+        let stages = grpo.stage_configs().unwrap();
+        assert_eq!(stages[1].stage, Stage::Grpo);
+        assert_eq!(stages[1].data_file(), root.join("camara_qod/prompts.jsonl"));
+        assert_eq!(
+            stages[1].init_adapter,
+            Some(stages[0].output_dir.join("adapter"))
+        );
+        for stage in &stages {
+            stage.validate().unwrap();
+        }
     }
 
     #[test]

@@ -36,7 +36,7 @@ struct Cli {
 enum Command {
     /// Generate a reply to one prompt, streamed to stdout.
     Generate(GenerateArgs),
-    /// Train a LoRA adapter (SFT, DPO, or SFT then DPO) on a 4-bit base from a config file, without the workbench.
+    /// Train a LoRA adapter (SFT, DPO, GRPO, or stages one after another) on a 4-bit base from a config file, without the workbench.
     Train(TrainArgs),
     /// Fetch or describe models.
     #[command(subcommand)]
@@ -374,8 +374,10 @@ fn run_train(args: TrainArgs) -> Result<()> {
                 let dpo = match (
                     metrics.get("rewards/margins"),
                     metrics.get("rewards/accuracies"),
+                    metrics.get("reward"),
                 ) {
-                    (Some(m), Some(a)) => format!("  margin {m:.3}  acc {a:.2}"),
+                    (Some(m), Some(a), _) => format!("  margin {m:.3}  acc {a:.2}"),
+                    (_, _, Some(r)) => format!("  reward {r:.3}"),
                     _ => String::new(),
                 };
                 let line = format!(
@@ -385,6 +387,24 @@ fn run_train(args: TrainArgs) -> Result<()> {
                     eprint!("\r{line}   ");
                 } else {
                     eprintln!("{line}");
+                }
+            }
+            TrainEvent::Completions {
+                step,
+                prompt,
+                samples,
+            } if !args.json => {
+                let best = samples
+                    .iter()
+                    .filter_map(|s| s.reward.map(|r| (r, s)))
+                    .max_by(|a, b| a.0.total_cmp(&b.0));
+                if let (Some((reward, sample)), false) = (best, live) {
+                    let line = tunelab::tui::training::one_line(&sample.text);
+                    eprintln!(
+                        "  step {step} best of {}: {reward:.2} {line}  ← {}",
+                        samples.len(),
+                        tunelab::tui::training::one_line(&prompt)
+                    );
                 }
             }
             TrainEvent::Warning { message, .. } => eprintln!("\nwarning: {message}"),

@@ -257,3 +257,46 @@ fn the_presets_hold_what_their_recipes_make() {
         }
     }
 }
+
+#[test]
+fn cases_output_makes_grpo_prompts_with_their_checks() {
+    use tunelab::eval::cases::load_eval_file;
+    let kitchen = camara().with_output(Output::Cases).unwrap();
+    // Beside the recipe the schema is named as the recipe names it; elsewhere by its path.
+    let dir = scratch("synth_cases");
+    let out = dir.join("prompts.jsonl");
+    kitchen.cook_into(40, 3, &out).unwrap();
+    let cases = load_eval_file(&out).unwrap();
+    assert_eq!(cases.len(), 40);
+    for case in &cases {
+        let expected = case.expect_json.as_ref().expect("expect_json");
+        let schema = case.schema.as_ref().expect("schema");
+        assert!(schema.validator.is_valid(expected), "line {}", case.line);
+        assert!(schema.path.ends_with("sample_data/camara_qod/schema.json"));
+    }
+    // The preset's prompt file is what the recipe makes with its seed, and no eval prompt.
+    let preset = repo("sample_data/camara_qod/prompts.jsonl");
+    let (records, _) = kitchen.cook(400, 3).unwrap();
+    let stored: Vec<Value> = std::fs::read_to_string(&preset)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(stored.len(), records.len());
+    for (s, r) in stored.iter().zip(&records) {
+        assert_eq!(
+            (&s["prompt"], &s["expect_json"]),
+            (&r["prompt"], &r["expect_json"])
+        );
+        assert_eq!(s["schema"], "schema.json");
+    }
+    let eval = prompts(&repo("sample_data/camara_qod/eval.jsonl"));
+    assert!(prompts(&preset).is_disjoint(&eval));
+    // A recipe whose answers are not JSON cannot make cases.
+    let oilgas = Kitchen::open(&repo("sample_data/oilgas/recipe.toml")).unwrap();
+    let err = format!(
+        "{:#}",
+        oilgas.with_output(Output::Cases).err().expect("refused")
+    );
+    assert!(err.contains("cases output needs answer_json"), "{err}");
+}

@@ -246,9 +246,16 @@ fn terms_for(shape: RunShape, f: &ModelFacts, lora: u64, config: &RunConfig) -> 
     let attention = scores * ATTENTION_BYTES_PER_SCORE;
     let chunk = (tokens * f.vocab as f64).min(HEAD_CHUNK_LOGITS as f64);
     let logits = chunk * LOGIT_BYTES;
-    // Eval generation: a bf16 KV cache for a batch of prompt + reply sequences.
-    let eval_positions = config.eval_batch_size * (shape.seq + config.eval_max_new_tokens);
-    let kv_cache = 2 * f.layers * f.kv_heads * f.head_dim * eval_positions * 2;
+    // Generation: a bf16 KV cache for a batch of prompt + reply sequences (GRPO samples a
+    // step's completions in one batch, else the eval's batch).
+    let positions = match shape.stage {
+        Stage::Grpo => {
+            let rows = config.per_device_train_batch_size * config.gradient_accumulation_steps;
+            rows * (shape.seq + config.max_completion_length)
+        }
+        _ => config.eval_batch_size * (shape.seq + config.eval_max_new_tokens),
+    };
+    let kv_cache = 2 * f.layers * f.kv_heads * f.head_dim * positions * 2;
     let mut terms = vec![
         term("base weights (as stored)", f.weight_bytes as f64),
         term("LoRA weights (f32)", lora as f64 * 4.0),
@@ -265,7 +272,10 @@ fn terms_for(shape: RunShape, f: &ModelFacts, lora: u64, config: &RunConfig) -> 
             "one weight dequantized (bf16, through f16)",
             f.largest_matrix as f64 * 4.0,
         ),
-        term("KV cache for eval generation", kv_cache as f64),
+        term(
+            "KV cache for generation (eval, GRPO rollouts)",
+            kv_cache as f64,
+        ),
         term("allocator workspace", WORKSPACE_BYTES as f64),
         term("CUDA context", CUDA_CONTEXT_BYTES as f64),
     ];

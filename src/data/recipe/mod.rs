@@ -33,6 +33,9 @@ pub enum Output {
     Alpaca,
     /// `{"prompt", "chosen", "rejected"}` pairs for DPO; every template needs `rejected`.
     Preference,
+    /// Eval cases `{"prompt", "expect_json", "schema"?}`: GRPO's prompts and an eval file;
+    /// needs answer_json.
+    Cases,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,7 +169,13 @@ impl Kitchen {
     /// `cook`, then the records written to `out` as JSONL, atomically; an existing file is
     /// refused.
     pub fn cook_into(&self, n: usize, seed: u64, out: &Path) -> Result<Report> {
-        let (records, report) = self.cook(n, seed)?;
+        let (mut records, report) = self.cook(n, seed)?;
+        if let (Output::Cases, Some(schema)) = (self.recipe.output, &self.recipe.schema) {
+            let schema = schema_from(&self.path, schema, out)?;
+            for record in &mut records {
+                record["schema"] = Value::String(schema.clone());
+            }
+        }
         let lines = records
             .iter()
             .map(serde_json::to_string)
@@ -303,6 +312,11 @@ impl Kitchen {
             Output::Preference => {
                 json!({"prompt": prompt, "chosen": answer, "rejected": rejected.unwrap_or_default()})
             }
+            Output::Cases => {
+                // checked_answer made it compact JSON.
+                let expect: Value = serde_json::from_str(answer).unwrap_or(Value::Null);
+                json!({"prompt": prompt, "expect_json": expect})
+            }
             Output::Messages => {
                 let mut messages = Vec::new();
                 if let Some(system) = &self.recipe.system {
@@ -328,6 +342,17 @@ fn compact_if_json(text: String) -> String {
     }
 }
 
+/// The recipe's schema as a case file at `out` names it: relative to the case file's folder,
+/// which is the recipe's own folder or else the schema's absolute path.
+fn schema_from(recipe_path: &Path, schema: &Path, out: &Path) -> Result<String> {
+    let folder = |p: &Path| std::path::absolute(p.parent().unwrap_or(Path::new("")));
+    let recipe_folder = folder(recipe_path)?;
+    if folder(out)? == recipe_folder {
+        return Ok(schema.display().to_string());
+    }
+    Ok(recipe_folder.join(schema).display().to_string())
+}
+
 fn check(recipe: &Recipe) -> Result<(), String> {
     if recipe.slots.contains_key("all") {
         return Err("slots.all: the name is taken (templates see every choice as all.NAME)".into());
@@ -345,6 +370,11 @@ fn check(recipe: &Recipe) -> Result<(), String> {
         }
         if !(t.weight > 0.0 && t.weight.is_finite()) {
             return Err(format!("{at}: weight must be positive, got {}", t.weight));
+        }
+        if recipe.output == Output::Cases && !recipe.answer_json {
+            return Err(
+                "cases output needs answer_json = true: the answer becomes expect_json".into(),
+            );
         }
         if recipe.output == Output::Preference && t.rejected.is_none() {
             return Err(format!("{at}: preference output needs a rejected answer"));
