@@ -403,7 +403,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
                     eprintln!(
                         "  step {step} best of {}: {reward:.2} {line}  ← {}",
                         samples.len(),
-                        tunelab::tui::training::one_line(&prompt)
+                        tunelab::tui::training::one_line(prompt)
                     );
                 }
             }

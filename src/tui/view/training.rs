@@ -471,3 +471,54 @@ fn render_lines(
         .collect();
     frame.render_widget(List::new(items).block(block), area);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::training::RunSource;
+
+    #[test]
+    fn grpo_metrics_share_charts_by_family() {
+        let mut run = RunView::new(1, RunSource::Own);
+        for key in [
+            "reward",
+            "rewards/json_valid/mean",
+            "rewards/expect_json_fields/mean",
+            "rewards/json_valid/std",
+            "reward_std",
+            "completions/mean_length",
+            "completions/max_length",
+            "completions/clipped_ratio",
+            "clip_ratio/region_mean",
+            "kl",
+        ] {
+            run.stage_metrics
+                .entry(key.into())
+                .or_default()
+                .push(1.0, 0.5);
+        }
+        let theme = Theme::default();
+        let specs = charts(&run, &theme);
+        let find = |title: &str| {
+            let spec = specs.iter().find(|s| s.title == title);
+            let spec = spec.unwrap_or_else(|| panic!("no chart {title}"));
+            spec.plots
+                .iter()
+                .map(|p| p.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            find("reward"),
+            ["reward", "expect_json_fields", "json_valid"]
+        );
+        assert_eq!(find("reward std"), ["reward_std", "json_valid"]);
+        assert_eq!(find("completion length"), ["max_length", "mean_length"]);
+        assert_eq!(find("clip ratio"), ["region_mean"]);
+        // The rest keep a chart each.
+        assert_eq!(find("kl"), ["kl"]);
+        assert_eq!(
+            find("completions/clipped_ratio"),
+            ["completions/clipped_ratio"]
+        );
+    }
+}
