@@ -89,11 +89,7 @@ fn only_adapters_change_and_one_batch_is_overfit() {
     model.attach_lora(&config, 1).unwrap();
     model.adapters().set_training(true);
     let base_before = model.dense_weights(DType::F32).unwrap();
-    let vars: Vec<Var> = model
-        .lora_layers()
-        .iter()
-        .flat_map(|(_, l)| [l.a.clone(), l.b.clone()])
-        .collect();
+    let vars: Vec<Var> = model.lora_vars();
     let b_before: Vec<Tensor> = model
         .lora_layers()
         .iter()
@@ -159,11 +155,7 @@ fn gradient_checkpointing_changes_no_gradient() {
     }
     model.adapters().set_training(true);
     model.adapters().set_dropout_seed(11);
-    let vars: Vec<Var> = model
-        .lora_layers()
-        .iter()
-        .flat_map(|(_, l)| [l.a.clone(), l.b.clone()])
-        .collect();
+    let vars: Vec<Var> = model.lora_vars();
     let (ids, labels) = batch();
     let layers = model.config().num_hidden_layers;
     assert!(layers >= 2);

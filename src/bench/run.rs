@@ -224,11 +224,7 @@ pub fn run(model: &mut Transformer, spec: &BenchSpec) -> Result<BenchTimes> {
     }
     let device = model.device().clone();
     model.attach_lora(&spec.lora, spec.seed)?;
-    let vars: Vec<Var> = model
-        .lora_layers()
-        .iter()
-        .flat_map(|(_, l)| [l.a.clone(), l.b.clone()])
-        .collect();
+    let vars: Vec<Var> = model.lora_vars();
     let (objective, reference_s) = objective(model, spec, &device)?;
     let mut optimizer = AdamW::new(
         vars.clone(),

@@ -395,6 +395,14 @@ impl Transformer {
             .collect()
     }
 
+    /// Every adapter's A and B, in layer order: what the optimiser trains.
+    pub fn lora_vars(&self) -> Vec<candle_core::Var> {
+        self.lora_layers()
+            .iter()
+            .flat_map(|(_, l)| [l.a.clone(), l.b.clone()])
+            .collect()
+    }
+
     pub fn embed_tokens(&self) -> &BaseWeight {
         &self.embed_tokens
     }

@@ -12,9 +12,10 @@ use crate::config::{LossType, RunConfig, ScaleRewards};
 use crate::data::batch::{batch_order, collate};
 use crate::data::sft::TokenizedExample;
 use crate::eval::cases::{load_eval_file, EvalCase};
+use crate::eval::run::{prompt_ids, EvalSettings, Variant};
 use crate::model::generate::StopReason;
 use crate::model::lora::mix_seed;
-use crate::model::{generate_batch, ChatMessage, LoadedModel, SamplingParams, Transformer};
+use crate::model::{generate_batch, LoadedModel, SamplingParams, Transformer};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor, Var};
 use std::collections::BTreeMap;
@@ -96,8 +97,10 @@ impl GrpoObjective {
         }
         let context = loaded.model.config().max_position_embeddings;
         let (mut prompts, mut truncated, mut short) = (Vec::new(), 0, 0);
+        // Put to the model as `tunelab eval` puts a case: its system turn, then the prompt.
+        let settings = EvalSettings::from_config(config, 0)?;
         for case in &cases {
-            let mut ids = prompt_ids(loaded, config, case)?;
+            let mut ids = prompt_ids(loaded, &settings, case, Variant::Tuned)?;
             if let Some(keep) = config.max_prompt_length.filter(|&k| ids.len() > k) {
                 ids.drain(..ids.len() - keep);
                 truncated += 1;
@@ -129,7 +132,7 @@ impl GrpoObjective {
         let reference = if beta == 0.0 {
             Reference::Unused
         } else if config.init_adapter.is_some() {
-            let vars = lora_vars(&loaded.model);
+            let vars = loaded.model.lora_vars();
             let saved = vars
                 .iter()
                 .map(|v| Ok((v.clone(), v.as_tensor().copy()?)))
@@ -366,15 +369,6 @@ impl GrpoObjective {
     }
 }
 
-/// The trainable LoRA weights, in the model's order.
-fn lora_vars(model: &Transformer) -> Vec<Var> {
-    model
-        .lora_layers()
-        .iter()
-        .flat_map(|(_, l)| [l.a.clone(), l.b.clone()])
-        .collect()
-}
-
 /// Runs `work` with the saved weights in place of the current ones, then puts those back.
 fn with_weights<T>(saved: &[(Var, Tensor)], work: impl FnOnce() -> Result<T>) -> Result<T> {
     let current = saved
@@ -428,17 +422,6 @@ fn length_metrics(outputs: &[crate::model::GenerationOutput]) -> BTreeMap<String
         ),
         ("completions/mean_terminated_length".into(), mean(&ended)),
     ])
-}
-
-/// A case's prompt ids: system turn (the case's or the config's), then the user turn.
-fn prompt_ids(loaded: &LoadedModel, config: &RunConfig, case: &EvalCase) -> Result<Vec<u32>> {
-    let mut messages = Vec::new();
-    if let Some(system) = case.system.as_ref().or(config.system_prompt.as_ref()) {
-        messages.push(ChatMessage::new("system", system));
-    }
-    messages.push(ChatMessage::new("user", &case.prompt));
-    let text = loaded.template.render(&messages, true)?;
-    loaded.tokenizer.encode(&text)
 }
 
 impl Objective for GrpoObjective {

@@ -316,12 +316,7 @@ impl Run {
         if let Some((dir, _)) = &resume {
             load_adapter(&mut loaded.model, dir)?;
         }
-        let vars: Vec<Var> = loaded
-            .model
-            .lora_layers()
-            .iter()
-            .flat_map(|(_, l)| [l.a.clone(), l.b.clone()])
-            .collect();
+        let vars: Vec<Var> = loaded.model.lora_vars();
         let trainable: usize = vars.iter().map(|v| v.elem_count()).sum();
         let mut plan = Plan::new(&config, objective.lengths());
 
